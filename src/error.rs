@@ -1,0 +1,48 @@
+//! The library's one error type: every failure a caller can act on, with the
+//! file, field or limit that caused it.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A `config.json` that parses but describes no valid model.
+    #[error("invalid model config: {0}")]
+    Config(String),
+
+    /// A `config.json` (or other JSON input) that does not parse.
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+
+    /// A checkpoint whose tensors do not fit the model its config describes.
+    #[error("invalid weights: {0}")]
+    Weights(String),
+
+    /// `tokenizer.json` could not be loaded or a text could not be encoded.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// A tensor operation failed (usually a shape that does not fit).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T> = std::result::Result<T, Error>;

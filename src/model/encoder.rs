@@ -1,0 +1,223 @@
+//! The DistilBERT encoder: token + position embeddings, then `n_layers`
+//! transformer blocks of multi-head self-attention and a feed-forward network,
+//! each followed by a residual LayerNorm. Mirrors Hugging Face's
+//! `modeling_distilbert.py` layer for layer, and its tensor names.
+//!
+//! Input: token ids `(batch, seq)` as u32 and an attention mask of the same
+//! shape with Hugging Face's meaning (1 = real token, 0 = padding). Output:
+//! the last hidden states `(batch, seq, dim)`.
+
+use candle_core::{DType, Module, Tensor};
+use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
+
+use super::config::{Activation, Config, LAYER_NORM_EPS};
+use super::layers::{softmax, Dropout, LayerNorm, Mode};
+use crate::{Error, Result};
+
+/// Word and learned position embeddings, summed and normalised.
+#[derive(Debug, Clone)]
+struct Embeddings {
+    word_embeddings: Embedding,
+    position_embeddings: Embedding,
+    layer_norm: LayerNorm,
+    dropout: Dropout,
+    max_positions: usize,
+}
+
+impl Embeddings {
+    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        Ok(Self {
+            word_embeddings: embedding(config.vocab_size, config.dim, vb.pp("word_embeddings"))?,
+            position_embeddings: embedding(
+                config.max_position_embeddings,
+                config.dim,
+                vb.pp("position_embeddings"),
+            )?,
+            layer_norm: LayerNorm::load(config.dim, LAYER_NORM_EPS, vb.pp("LayerNorm"))?,
+            dropout: Dropout::new(config.dropout),
+            max_positions: config.max_position_embeddings,
+        })
+    }
+
+    fn forward(&self, input_ids: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let (_, seq_len) = input_ids.dims2()?;
+        if seq_len > self.max_positions {
+            return Err(Error::Config(format!(
+                "input of {seq_len} tokens exceeds max_position_embeddings ({}); truncate it",
+                self.max_positions
+            )));
+        }
+        let positions = Tensor::arange(0u32, seq_len as u32, input_ids.device())?;
+        let words = self.word_embeddings.forward(input_ids)?;
+        let positions = self.position_embeddings.forward(&positions)?;
+        let summed = words.broadcast_add(&positions)?;
+        let normed = self.layer_norm.forward(&summed, mode)?;
+        self.dropout.forward(&normed, mode)
+    }
+}
+
+/// Multi-head scaled dot-product self-attention (`MultiHeadSelfAttention`).
+#[derive(Debug, Clone)]
+struct SelfAttention {
+    q_lin: Linear,
+    k_lin: Linear,
+    v_lin: Linear,
+    out_lin: Linear,
+    dropout: Dropout,
+    n_heads: usize,
+    head_dim: usize,
+}
+
+impl SelfAttention {
+    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        let dim = config.dim;
+        Ok(Self {
+            q_lin: linear(dim, dim, vb.pp("q_lin"))?,
+            k_lin: linear(dim, dim, vb.pp("k_lin"))?,
+            v_lin: linear(dim, dim, vb.pp("v_lin"))?,
+            out_lin: linear(dim, dim, vb.pp("out_lin"))?,
+            dropout: Dropout::new(config.attention_dropout),
+            n_heads: config.n_heads,
+            head_dim: config.head_dim(),
+        })
+    }
+
+    /// `(batch, seq, dim)` -> `(batch, heads, seq, head_dim)`.
+    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
+        let (batch, seq, _) = x.dims3()?;
+        Ok(x.reshape((batch, seq, self.n_heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    }
+
+    /// `mask_bias` is `(batch, 1, 1, seq)`: 0 for real tokens, a huge negative for padding.
+    fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let (batch, seq, dim) = x.dims3()?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let q = (self.split_heads(&self.q_lin.forward(x)?)? * scale)?;
+        let k = self.split_heads(&self.k_lin.forward(x)?)?;
+        let v = self.split_heads(&self.v_lin.forward(x)?)?;
+        let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
+        let weights = softmax(&scores, mode)?;
+        let weights = self.dropout.forward(&weights, mode)?;
+        let context = weights
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((batch, seq, dim))?;
+        Ok(self.out_lin.forward(&context)?)
+    }
+}
+
+/// Position-wise feed-forward network (`FFN`): lin1, activation, lin2, dropout.
+#[derive(Debug, Clone)]
+struct FeedForward {
+    lin1: Linear,
+    lin2: Linear,
+    activation: Activation,
+    dropout: Dropout,
+}
+
+impl FeedForward {
+    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        Ok(Self {
+            lin1: linear(config.dim, config.hidden_dim, vb.pp("lin1"))?,
+            lin2: linear(config.hidden_dim, config.dim, vb.pp("lin2"))?,
+            activation: config.activation,
+            dropout: Dropout::new(config.dropout),
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let hidden = self.lin1.forward(x)?;
+        let hidden = match self.activation {
+            Activation::Gelu => hidden.gelu_erf()?,
+            Activation::Relu => hidden.relu()?,
+        };
+        let out = self.lin2.forward(&hidden)?;
+        self.dropout.forward(&out, mode)
+    }
+}
+
+/// One transformer block (`TransformerBlock`), post-LayerNorm as in DistilBERT.
+#[derive(Debug, Clone)]
+struct Block {
+    attention: SelfAttention,
+    sa_layer_norm: LayerNorm,
+    ffn: FeedForward,
+    output_layer_norm: LayerNorm,
+}
+
+impl Block {
+    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        Ok(Self {
+            attention: SelfAttention::load(vb.pp("attention"), config)?,
+            sa_layer_norm: LayerNorm::load(config.dim, LAYER_NORM_EPS, vb.pp("sa_layer_norm"))?,
+            ffn: FeedForward::load(vb.pp("ffn"), config)?,
+            output_layer_norm: LayerNorm::load(
+                config.dim,
+                LAYER_NORM_EPS,
+                vb.pp("output_layer_norm"),
+            )?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let attended = self.attention.forward(x, mask_bias, mode)?;
+        let attended = self.sa_layer_norm.forward(&(attended + x)?, mode)?;
+        let transformed = self.ffn.forward(&attended, mode)?;
+        self.output_layer_norm.forward(&(transformed + attended)?, mode)
+    }
+}
+
+/// The DistilBERT encoder (`DistilBertModel`).
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    embeddings: Embeddings,
+    layers: Vec<Block>,
+}
+
+impl Encoder {
+    /// Loads from a builder rooted at the encoder (`embeddings.*`, `transformer.*`).
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        config.validate()?;
+        let layers = (0..config.n_layers)
+            .map(|i| Block::load(vb.pp(format!("transformer.layer.{i}")), config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            embeddings: Embeddings::load(vb.pp("embeddings"), config)?,
+            layers,
+        })
+    }
+
+    /// Last hidden states `(batch, seq, dim)` for `input_ids` and `attention_mask`
+    /// (both `(batch, seq)`, mask 1 = real token).
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        mut mode: Mode,
+    ) -> Result<Tensor> {
+        let (batch, seq) = input_ids.dims2()?;
+        if attention_mask.dims2()? != (batch, seq) {
+            return Err(Error::Config(format!(
+                "attention mask {:?} does not match input ids {:?}",
+                attention_mask.shape(),
+                input_ids.shape()
+            )));
+        }
+        let mask_bias = padding_bias(attention_mask)?;
+        let mut hidden = self.embeddings.forward(input_ids, &mut mode)?;
+        for layer in &self.layers {
+            hidden = layer.forward(&hidden, &mask_bias, &mut mode)?;
+        }
+        Ok(hidden)
+    }
+}
+
+/// `(batch, seq)` mask -> `(batch, 1, 1, seq)` additive bias: 0 where the mask
+/// is 1, `f32::MIN` where it is 0 (Hugging Face fills with `finfo.min`).
+fn padding_bias(attention_mask: &Tensor) -> Result<Tensor> {
+    let (batch, seq) = attention_mask.dims2()?;
+    let padding = (1.0 - attention_mask.to_dtype(DType::F32)?)?;
+    Ok((padding * f64::from(f32::MIN))?.reshape((batch, 1, 1, seq))?)
+}

@@ -1,0 +1,108 @@
+//! DistilBERT on candle: the encoder, the classification head, and the model
+//! that joins them. One definition serves inference and training; the
+//! [`Mode`] passed to `forward` decides which.
+
+pub mod config;
+pub mod encoder;
+pub mod head;
+pub mod layers;
+pub mod weights;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+pub use config::{Activation, Config, Pooling};
+pub use encoder::Encoder;
+pub use head::Head;
+pub use layers::{DropoutRng, Mode};
+pub use weights::Tensors;
+
+use crate::{Error, Result};
+
+/// A DistilBERT encoder with a sequence-classification head.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    encoder: Encoder,
+    head: Head,
+    labels: Vec<String>,
+}
+
+impl Classifier {
+    /// Loads from a builder over canonical names (see [`weights`]); the
+    /// classes come from the config's `id2label`.
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        let labels = config.labels()?;
+        if labels.is_empty() {
+            return Err(Error::Config(
+                "`id2label` is empty: a classifier needs at least one class".into(),
+            ));
+        }
+        Ok(Self {
+            encoder: Encoder::load(vb.pp(weights::ENCODER_PREFIX), config)?,
+            head: Head::load(vb, config, labels.len())?,
+            labels,
+        })
+    }
+
+    /// Logits `(batch, num_labels)`.
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, mut mode: Mode) -> Result<Tensor> {
+        let hidden = self
+            .encoder
+            .forward(input_ids, attention_mask, mode.reborrow())?;
+        self.head.forward(&hidden, attention_mask, &mut mode)
+    }
+
+    /// Builds a classifier whose weights are variables an optimizer can update,
+    /// initialised from `tensors` where present and randomly otherwise (a new
+    /// head on a base encoder).
+    pub fn trainable(config: &Config, tensors: &Tensors) -> Result<Trainable> {
+        let mut varmap = VarMap::new();
+        let model = Classifier::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config)?;
+        let names: Vec<String> = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Weights("variable map poisoned by an earlier panic".into()))?
+            .keys()
+            .cloned()
+            .collect();
+        let mut fresh = Vec::new();
+        for name in names {
+            match tensors.get(&name) {
+                Some(tensor) => varmap
+                    .set_one(&name, tensor)
+                    .map_err(|e| Error::Weights(format!("{name}: {e}")))?,
+                None => fresh.push(name),
+            }
+        }
+        fresh.sort();
+        Ok(Trainable { varmap, model, fresh })
+    }
+
+    /// The encoder, for callers that want hidden states.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Class names, in logit order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+}
+
+/// A classifier backed by trainable variables.
+pub struct Trainable {
+    /// Every weight, by canonical name.
+    pub varmap: VarMap,
+    pub model: Classifier,
+    /// Weights not found in the checkpoint, hence randomly initialised.
+    pub fresh: Vec<String>,
+}
+
+/// Loads a bare encoder from `config.json` and safetensors bytes, the form
+/// both the browser and the command line receive.
+pub fn load_encoder(config_json: &[u8], safetensors: &[u8]) -> Result<(Config, Encoder)> {
+    let config = Config::from_json(config_json)?;
+    let vb = weights::var_builder(weights::from_safetensors(safetensors)?);
+    let encoder = Encoder::load(vb.pp(weights::ENCODER_PREFIX), &config)?;
+    Ok((config, encoder))
+}

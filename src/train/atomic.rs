@@ -1,0 +1,36 @@
+//! Whole-or-nothing file writes: data goes to a temporary file in the target's
+//! folder, is flushed to disk, and only then renamed over the target, so an
+//! interrupted run never leaves a half-written file behind.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// Writes `bytes` to `path` atomically.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_with(path, |tmp| {
+        std::fs::File::create(tmp)
+            .and_then(|mut file| file.write_all(bytes))
+            .map_err(|e| Error::io(tmp, e))
+    })
+}
+
+/// Lets `fill` write a temporary path, then moves it to `path` atomically.
+pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".plotgenre-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    fill(tmp.path())?;
+    std::fs::File::open(tmp.path())
+        .and_then(|file| file.sync_all())
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests: fixture paths, tensor comparison,
+//! and the rule for inputs only a full setup has (`make test` sets
+//! PLOTGENRE_TEST_ALL=1, under which a missing input fails instead of skipping).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Tensor;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// Reads and parses a JSON fixture.
+pub fn json(name: &str) -> serde_json::Value {
+    let path = fixture(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Whether `path` exists; if not, skips (prints why) or, under `make test`, fails.
+pub fn available(path: &Path, how_to_make_it: &str) -> bool {
+    if path.exists() {
+        return true;
+    }
+    let reason = format!("{} is missing ({how_to_make_it})", path.display());
+    if std::env::var_os("PLOTGENRE_TEST_ALL").is_some() {
+        panic!("{reason}");
+    }
+    eprintln!("skipped: {reason}");
+    false
+}
+
+/// Largest absolute difference between two tensors of the same shape.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("tensor difference")
+}
+
+/// A JSON array of arrays of numbers as an f32 tensor.
+pub fn f32_matrix(value: &serde_json::Value) -> Tensor {
+    let rows: Vec<Vec<f32>> = serde_json::from_value(value.clone()).expect("matrix of numbers");
+    let (n, m) = (rows.len(), rows[0].len());
+    Tensor::from_vec(rows.concat(), (n, m), &candle_core::Device::Cpu).expect("matrix")
+}
+
+/// A JSON array of arrays of integers as a u32 tensor.
+pub fn u32_matrix(value: &serde_json::Value) -> Tensor {
+    let rows: Vec<Vec<u32>> = serde_json::from_value(value.clone()).expect("matrix of integers");
+    let (n, m) = (rows.len(), rows[0].len());
+    Tensor::from_vec(rows.concat(), (n, m), &candle_core::Device::Cpu).expect("matrix")
+}
