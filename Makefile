@@ -45,7 +45,7 @@ wasm: pkg/plotgenre_bg.wasm ## Build the browser module into pkg/ (wasm-bindgen 
 pkg/plotgenre_bg.wasm: $(RUST_SOURCES)
 	rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] \
-		|| $(CARGO) install --locked wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+		|| $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 	$(CARGO) build --release --lib --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir pkg $(WASM_OUT)
 

@@ -46,13 +46,12 @@ impl EncoderHandle {
         let hidden = self
             .encoder
             .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer)?
-            .squeeze(0)
-            .map_err(crate::Error::from)?;
-        let (seq, dim) = hidden.dims2().map_err(crate::Error::from)?;
+            .squeeze(0)?;
+        let (seq, dim) = hidden.dims2()?;
         let encoded = Encoded {
-            ids: batch.input_ids.flatten_all().and_then(|t| t.to_vec1()).map_err(crate::Error::from)?,
+            ids: batch.input_ids.flatten_all()?.to_vec1()?,
             shape: [seq, dim],
-            hidden: hidden.flatten_all().and_then(|t| t.to_vec1()).map_err(crate::Error::from)?,
+            hidden: hidden.flatten_all()?.to_vec1()?,
             truncated: batch.truncated[0],
         };
         Ok(serde_wasm_bindgen::to_value(&encoded)?)
