@@ -89,7 +89,10 @@ impl TextEncoder {
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         let seq = encodings[0].len();
-        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().to_vec()).collect();
+        let ids: Vec<u32> = encodings
+            .iter()
+            .flat_map(|e| e.get_ids().to_vec())
+            .collect();
         let mask: Vec<u32> = encodings
             .iter()
             .flat_map(|e| e.get_attention_mask().to_vec())
@@ -98,7 +101,10 @@ impl TextEncoder {
             .iter()
             .map(|e| e.get_attention_mask().iter().filter(|&&m| m == 1).count())
             .collect();
-        let truncated = encodings.iter().map(|e| !e.get_overflowing().is_empty()).collect();
+        let truncated = encodings
+            .iter()
+            .map(|e| !e.get_overflowing().is_empty())
+            .collect();
         let shape = (texts.len(), seq);
         Ok(Batch {
             input_ids: Tensor::from_vec(ids, shape, &Device::Cpu)?,

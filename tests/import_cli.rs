@@ -10,7 +10,10 @@ use std::process::{Command, Output};
 use plotgenre::model::{self, Mode};
 
 fn plotgenre(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plotgenre")).args(args).output().expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_plotgenre"))
+        .args(args)
+        .output()
+        .expect("runs")
 }
 
 fn stderr(output: &Output) -> String {
@@ -21,24 +24,48 @@ fn stderr(output: &Output) -> String {
 fn imports_a_distilbert_checkpoint_unchanged() {
     let out = tempfile::tempdir().unwrap();
     let tiny = common::fixture("tiny");
-    let output = plotgenre(&["import-base", "--from", tiny.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    let output = plotgenre(&[
+        "import-base",
+        "--from",
+        tiny.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("DistilBERT (copied)"), "{stdout}");
 
     let read = |dir: &Path, name: &str| std::fs::read(dir.join(name)).unwrap();
-    let (config, imported) = model::load_encoder(&read(out.path(), "config.json"), &read(out.path(), "model.safetensors")).unwrap();
+    let (config, imported) = model::load_encoder(
+        &read(out.path(), "config.json"),
+        &read(out.path(), "model.safetensors"),
+    )
+    .unwrap();
     assert!(config.id2label.is_empty(), "a base model has no head");
-    let (_, original) = model::load_encoder(&read(&tiny, "config.json"), &read(&tiny, "model.safetensors")).unwrap();
+    let (_, original) = model::load_encoder(
+        &read(&tiny, "config.json"),
+        &read(&tiny, "model.safetensors"),
+    )
+    .unwrap();
     let expected = common::json("tiny/expected.json");
     let ids = common::u32_matrix(&expected["input_ids"]);
     let mask = common::u32_matrix(&expected["attention_mask"]);
     let a = imported.forward(&ids, &mask, Mode::Infer).unwrap();
     let b = original.forward(&ids, &mask, Mode::Infer).unwrap();
     assert_eq!(common::max_abs_diff(&a, &b), 0.0);
-    assert_eq!(read(out.path(), "tokenizer.json"), read(&tiny, "tokenizer.json"));
-    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers.len(), 3, "only the three model files, no temp files: {leftovers:?}");
+    assert_eq!(
+        read(out.path(), "tokenizer.json"),
+        read(&tiny, "tokenizer.json")
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        3,
+        "only the three model files, no temp files: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -46,10 +73,17 @@ fn pooling_can_be_chosen() {
     let out = tempfile::tempdir().unwrap();
     let tiny = common::fixture("tiny");
     let output = plotgenre(&[
-        "import-base", "--from", tiny.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--pooling", "mean",
+        "import-base",
+        "--from",
+        tiny.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--pooling",
+        "mean",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let config = model::Config::from_json(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
+    let config =
+        model::Config::from_json(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(config.pooling, model::Pooling::Mean);
 }
 
@@ -61,30 +95,91 @@ fn bad_sources_fail_with_a_message_naming_the_problem() {
 
     let output = plotgenre(&["import-base", "--from", "/no/such/folder", "--out", out_arg]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("/no/such/folder"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("/no/such/folder"),
+        "{}",
+        stderr(&output)
+    );
 
     let broken = tempfile::tempdir().unwrap();
     for name in ["config.json", "tokenizer.json"] {
         std::fs::copy(common::fixture("tiny").join(name), broken.path().join(name)).unwrap();
     }
-    let output = plotgenre(&["import-base", "--from", broken.path().to_str().unwrap(), "--out", out_arg]);
+    let output = plotgenre(&[
+        "import-base",
+        "--from",
+        broken.path().to_str().unwrap(),
+        "--out",
+        out_arg,
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("model.safetensors is missing"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("model.safetensors is missing"),
+        "{}",
+        stderr(&output)
+    );
 
-    std::fs::write(broken.path().join("model.safetensors"), b"\x08\0\0\0\0\0\0\0{}garbage").unwrap();
-    std::fs::write(broken.path().join("config.json"), br#"{"model_type": "gpt2"}"#).unwrap();
-    let output = plotgenre(&["import-base", "--from", broken.path().to_str().unwrap(), "--out", out_arg]);
+    std::fs::write(
+        broken.path().join("model.safetensors"),
+        b"\x08\0\0\0\0\0\0\0{}garbage",
+    )
+    .unwrap();
+    std::fs::write(
+        broken.path().join("config.json"),
+        br#"{"model_type": "gpt2"}"#,
+    )
+    .unwrap();
+    let output = plotgenre(&[
+        "import-base",
+        "--from",
+        broken.path().to_str().unwrap(),
+        "--out",
+        out_arg,
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("model.safetensors"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("model.safetensors"),
+        "{}",
+        stderr(&output)
+    );
 
-    std::fs::copy(common::fixture("tiny/model.safetensors"), broken.path().join("model.safetensors")).unwrap();
-    let output = plotgenre(&["import-base", "--from", broken.path().to_str().unwrap(), "--out", out_arg]);
+    std::fs::copy(
+        common::fixture("tiny/model.safetensors"),
+        broken.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let output = plotgenre(&[
+        "import-base",
+        "--from",
+        broken.path().to_str().unwrap(),
+        "--out",
+        out_arg,
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("\"gpt2\" is not supported"), "{}", stderr(&output));
-    assert_eq!(stderr(&output).lines().count(), 1, "one line: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("\"gpt2\" is not supported"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        stderr(&output).lines().count(),
+        1,
+        "one line: {}",
+        stderr(&output)
+    );
     assert!(!out_dir.exists(), "nothing written on failure");
 
-    let output = plotgenre(&["import-base", "--from", "hf:distilbert-base-uncased", "--out", out_arg]);
+    let output = plotgenre(&[
+        "import-base",
+        "--from",
+        "hf:distilbert-base-uncased",
+        "--out",
+        out_arg,
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("--from DIR"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--from DIR"),
+        "{}",
+        stderr(&output)
+    );
 }

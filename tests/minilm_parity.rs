@@ -16,22 +16,47 @@ fn imported_minilm_matches_the_original_bert() {
     if !common::available(&base.join("model.safetensors"), "run `make base`") {
         return;
     }
-    let read = |name: &str| std::fs::read(base.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let (config, encoder) = model::load_encoder(&read("config.json"), &read("model.safetensors")).unwrap();
-    assert_eq!((config.dim, config.n_layers, config.n_heads, config.hidden_dim), (384, 6, 12, 1536));
-    assert_eq!(config.pooling, model::Pooling::Mean, "MiniLM was trained with mean pooling");
+    let read =
+        |name: &str| std::fs::read(base.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (config, encoder) =
+        model::load_encoder(&read("config.json"), &read("model.safetensors")).unwrap();
+    assert_eq!(
+        (
+            config.dim,
+            config.n_layers,
+            config.n_heads,
+            config.hidden_dim
+        ),
+        (384, 6, 12, 1536)
+    );
+    assert_eq!(
+        config.pooling,
+        model::Pooling::Mean,
+        "MiniLM was trained with mean pooling"
+    );
 
-    let fixture = candle_core::safetensors::load(common::fixture("minilm_hidden.safetensors"), &Device::Cpu).unwrap();
+    let fixture =
+        candle_core::safetensors::load(common::fixture("minilm_hidden.safetensors"), &Device::Cpu)
+            .unwrap();
     let ids = fixture["input_ids"].to_dtype(DType::U32).unwrap();
     let mask = fixture["attention_mask"].to_dtype(DType::U32).unwrap();
     let reference = &fixture["hidden"];
 
     let texts_json = common::json("minilm_hidden.json");
-    let texts: Vec<&str> = texts_json["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let texts: Vec<&str> = texts_json["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
     assert_eq!(texts.len(), 20);
     let tokenizer = TextEncoder::from_bytes(&read("tokenizer.json"), DEFAULT_MAX_LENGTH).unwrap();
     let batch = tokenizer.encode_batch(&texts).unwrap();
-    assert_eq!(batch.input_ids.to_vec2::<u32>().unwrap(), ids.to_vec2::<u32>().unwrap(), "token ids");
+    assert_eq!(
+        batch.input_ids.to_vec2::<u32>().unwrap(),
+        ids.to_vec2::<u32>().unwrap(),
+        "token ids"
+    );
 
     let hidden = encoder.forward(&ids, &mask, Mode::Infer).unwrap();
     let lengths: Vec<u32> = mask.sum(1).unwrap().to_vec1().unwrap();
@@ -42,6 +67,9 @@ fn imported_minilm_matches_the_original_bert() {
         .collect();
     let actual = candle_core::Tensor::cat(&real_rows, 0).unwrap();
     let diff = common::max_abs_diff(&actual, reference);
-    println!("MiniLM parity: max abs diff {diff:.2e} over {} tokens", actual.dims2().unwrap().0);
+    println!(
+        "MiniLM parity: max abs diff {diff:.2e} over {} tokens",
+        actual.dims2().unwrap().0
+    );
     assert!(diff <= TOLERANCE, "max abs diff {diff}");
 }

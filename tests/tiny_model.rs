@@ -37,7 +37,9 @@ fn first_token_logits_match_transformers() {
     let config = tiny_config();
     assert_eq!(config.pooling, Pooling::Cls);
     let (ids, mask, expected) = inputs();
-    let logits = classifier(&config, tiny_tensors()).forward(&ids, &mask, Mode::Infer).unwrap();
+    let logits = classifier(&config, tiny_tensors())
+        .forward(&ids, &mask, Mode::Infer)
+        .unwrap();
     let diff = common::max_abs_diff(&logits, &common::f32_matrix(&expected["logits_cls"]));
     assert!(diff <= TOLERANCE, "max abs diff {diff}");
 }
@@ -47,7 +49,9 @@ fn mean_pooled_logits_match_transformers() {
     let mut config = tiny_config();
     config.pooling = Pooling::Mean;
     let (ids, mask, expected) = inputs();
-    let logits = classifier(&config, tiny_tensors()).forward(&ids, &mask, Mode::Infer).unwrap();
+    let logits = classifier(&config, tiny_tensors())
+        .forward(&ids, &mask, Mode::Infer)
+        .unwrap();
     let diff = common::max_abs_diff(&logits, &common::f32_matrix(&expected["logits_mean"]));
     assert!(diff <= TOLERANCE, "max abs diff {diff}");
 }
@@ -69,14 +73,25 @@ fn hidden_states_match_transformers() {
 fn encoder_names_load_with_or_without_the_distilbert_prefix() {
     let config = tiny_config();
     let (ids, mask, _) = inputs();
-    let with_prefix = classifier(&config, tiny_tensors()).forward(&ids, &mask, Mode::Infer).unwrap();
+    let with_prefix = classifier(&config, tiny_tensors())
+        .forward(&ids, &mask, Mode::Infer)
+        .unwrap();
     let bare: Tensors = tiny_tensors()
         .into_iter()
-        .map(|(name, t)| (name.strip_prefix("distilbert.").map(str::to_string).unwrap_or(name), t))
+        .map(|(name, t)| {
+            (
+                name.strip_prefix("distilbert.")
+                    .map(str::to_string)
+                    .unwrap_or(name),
+                t,
+            )
+        })
         .collect();
     assert!(bare.contains_key("embeddings.word_embeddings.weight"));
     let canonical = weights::canonicalize(bare);
-    let without_prefix = classifier(&config, canonical).forward(&ids, &mask, Mode::Infer).unwrap();
+    let without_prefix = classifier(&config, canonical)
+        .forward(&ids, &mask, Mode::Infer)
+        .unwrap();
     assert_eq!(common::max_abs_diff(&with_prefix, &without_prefix), 0.0);
 }
 
@@ -85,10 +100,21 @@ fn tokenizer_reproduces_the_fixture_batch() {
     let (ids, mask, expected) = inputs();
     let bytes = std::fs::read(common::fixture("tiny/tokenizer.json")).unwrap();
     let tokenizer = TextEncoder::from_bytes(&bytes, 128).unwrap();
-    let texts: Vec<&str> = expected["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let texts: Vec<&str> = expected["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
     let batch = tokenizer.encode_batch(&texts).unwrap();
-    assert_eq!(batch.input_ids.to_vec2::<u32>().unwrap(), ids.to_vec2::<u32>().unwrap());
-    assert_eq!(batch.attention_mask.to_vec2::<u32>().unwrap(), mask.to_vec2::<u32>().unwrap());
+    assert_eq!(
+        batch.input_ids.to_vec2::<u32>().unwrap(),
+        ids.to_vec2::<u32>().unwrap()
+    );
+    assert_eq!(
+        batch.attention_mask.to_vec2::<u32>().unwrap(),
+        mask.to_vec2::<u32>().unwrap()
+    );
 }
 
 #[test]
@@ -103,7 +129,10 @@ fn training_ops_equal_inference_ops_without_dropout() {
     let mut rng = DropoutRng::seed_from_u64(0);
     let trained = model.forward(&ids, &mask, Mode::Train(&mut rng)).unwrap();
     let diff = common::max_abs_diff(&inferred, &trained);
-    assert!(diff <= TOLERANCE, "differentiable LayerNorm/softmax differ from the fused ones by {diff}");
+    assert!(
+        diff <= TOLERANCE,
+        "differentiable LayerNorm/softmax differ from the fused ones by {diff}"
+    );
 }
 
 #[test]
@@ -117,9 +146,19 @@ fn dropout_acts_only_in_training_and_follows_the_seed() {
         model.forward(&ids, &mask, Mode::Train(&mut rng)).unwrap()
     };
     assert_eq!(common::max_abs_diff(&infer(&model), &infer(&model)), 0.0);
-    assert!(common::max_abs_diff(&infer(&model), &train(1)) > 1e-3, "dropout changed nothing");
-    assert_eq!(common::max_abs_diff(&train(7), &train(7)), 0.0, "same seed, same masks");
-    assert!(common::max_abs_diff(&train(7), &train(8)) > 1e-3, "other seed, other masks");
+    assert!(
+        common::max_abs_diff(&infer(&model), &train(1)) > 1e-3,
+        "dropout changed nothing"
+    );
+    assert_eq!(
+        common::max_abs_diff(&train(7), &train(7)),
+        0.0,
+        "same seed, same masks"
+    );
+    assert!(
+        common::max_abs_diff(&train(7), &train(8)) > 1e-3,
+        "other seed, other masks"
+    );
 }
 
 #[test]
@@ -130,11 +169,20 @@ fn padding_does_not_change_a_texts_logits() {
     let batched = model.forward(&ids, &mask, Mode::Infer).unwrap();
     let lengths: Vec<u32> = mask.sum(D::Minus1).unwrap().to_vec1().unwrap();
     for (row, &len) in lengths.iter().enumerate() {
-        let one_ids = ids.get(row).unwrap().narrow(0, 0, len as usize).unwrap().unsqueeze(0).unwrap();
+        let one_ids = ids
+            .get(row)
+            .unwrap()
+            .narrow(0, 0, len as usize)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let one_mask = one_ids.ones_like().unwrap();
         let alone = model.forward(&one_ids, &one_mask, Mode::Infer).unwrap();
         let diff = common::max_abs_diff(&alone, &batched.narrow(0, row, 1).unwrap());
-        assert!(diff <= TOLERANCE, "text {row}: padded vs alone differ by {diff}");
+        assert!(
+            diff <= TOLERANCE,
+            "text {row}: padded vs alone differ by {diff}"
+        );
     }
 }
 
@@ -144,12 +192,18 @@ fn bad_configs_and_weights_are_refused_with_the_field() {
     config.n_heads = 5;
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("n_heads"), "{err}");
-    let err = Config::from_json(br#"{"dim": 32}"#).unwrap_err().to_string();
+    let err = Config::from_json(br#"{"dim": 32}"#)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("vocab_size"), "{err}");
     let mut tensors = tiny_tensors();
     tensors.remove("distilbert.transformer.layer.1.ffn.lin2.weight");
-    let err = Classifier::load(weights::var_builder(tensors), &tiny_config()).unwrap_err().to_string();
+    let err = Classifier::load(weights::var_builder(tensors), &tiny_config())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("transformer.layer.1.ffn.lin2.weight"), "{err}");
-    let err = weights::from_safetensors(b"not safetensors").unwrap_err().to_string();
+    let err = weights::from_safetensors(b"not safetensors")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("safetensors"), "{err}");
 }

@@ -11,10 +11,18 @@ use rand::SeedableRng;
 
 #[test]
 fn one_step_changes_every_parameter_tensor() {
-    let config = Config::from_json(&std::fs::read(common::fixture("tiny/config.json")).unwrap()).unwrap();
-    let tensors = weights::from_safetensors(&std::fs::read(common::fixture("tiny/model.safetensors")).unwrap()).unwrap();
+    let config =
+        Config::from_json(&std::fs::read(common::fixture("tiny/config.json")).unwrap()).unwrap();
+    let tensors = weights::from_safetensors(
+        &std::fs::read(common::fixture("tiny/model.safetensors")).unwrap(),
+    )
+    .unwrap();
     let trainable = Classifier::trainable(&config, &tensors).unwrap();
-    assert!(trainable.fresh.is_empty(), "not loaded from the checkpoint: {:?}", trainable.fresh);
+    assert!(
+        trainable.fresh.is_empty(),
+        "not loaded from the checkpoint: {:?}",
+        trainable.fresh
+    );
 
     let expected = common::json("tiny/expected.json");
     let ids = common::u32_matrix(&expected["input_ids"]);
@@ -24,7 +32,10 @@ fn one_step_changes_every_parameter_tensor() {
     let vars = trainable.varmap.all_vars();
     let before: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap()).collect();
     let mut rng = DropoutRng::seed_from_u64(0);
-    let logits = trainable.model.forward(&ids, &mask, Mode::Train(&mut rng)).unwrap();
+    let logits = trainable
+        .model
+        .forward(&ids, &mask, Mode::Train(&mut rng))
+        .unwrap();
     let loss = loss::cross_entropy(&logits, &targets).unwrap();
     let mut sgd = SGD::new(vars.clone(), 0.1).unwrap();
     sgd.backward_step(&loss).unwrap();
@@ -32,11 +43,21 @@ fn one_step_changes_every_parameter_tensor() {
     let names: Vec<String> = {
         let data = trainable.varmap.data().lock().unwrap();
         vars.iter()
-            .map(|v| data.iter().find(|(_, w)| w.as_tensor().id() == v.as_tensor().id()).unwrap().0.clone())
+            .map(|v| {
+                data.iter()
+                    .find(|(_, w)| w.as_tensor().id() == v.as_tensor().id())
+                    .unwrap()
+                    .0
+                    .clone()
+            })
             .collect()
     };
     let expected_count = tensors.len();
-    assert_eq!(vars.len(), expected_count, "every checkpoint tensor is a variable");
+    assert_eq!(
+        vars.len(),
+        expected_count,
+        "every checkpoint tensor is a variable"
+    );
     let unchanged: Vec<&String> = vars
         .iter()
         .zip(&before)
@@ -45,5 +66,7 @@ fn one_step_changes_every_parameter_tensor() {
         .map(|(_, name)| name)
         .collect();
     assert!(unchanged.is_empty(), "no gradient reached: {unchanged:?}");
-    assert!(names.iter().any(|n| n == "distilbert.embeddings.word_embeddings.weight"));
+    assert!(names
+        .iter()
+        .any(|n| n == "distilbert.embeddings.word_embeddings.weight"));
 }

@@ -108,7 +108,9 @@ impl Config {
             ("seq_classif_dropout", self.seq_classif_dropout),
         ] {
             if !(0.0..1.0).contains(&p) {
-                return Err(Error::Config(format!("`{name}` must be in [0, 1), got {p}")));
+                return Err(Error::Config(format!(
+                    "`{name}` must be in [0, 1), got {p}"
+                )));
             }
         }
         self.labels().map(|_| ())

@@ -165,7 +165,8 @@ impl Block {
         let attended = self.attention.forward(x, mask_bias, mode)?;
         let attended = self.sa_layer_norm.forward(&(attended + x)?, mode)?;
         let transformed = self.ffn.forward(&attended, mode)?;
-        self.output_layer_norm.forward(&(transformed + attended)?, mode)
+        self.output_layer_norm
+            .forward(&(transformed + attended)?, mode)
     }
 }
 

@@ -44,7 +44,12 @@ impl Head {
     }
 
     /// Logits `(batch, num_labels)` from the encoder's last hidden states.
-    pub fn forward(&self, hidden: &Tensor, attention_mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
         let pooled = pool(hidden, attention_mask, self.pooling)?;
         let pooled = self.pre_classifier.forward(&pooled)?.relu()?;
         let pooled = self.dropout.forward(&pooled, mode)?;

@@ -56,13 +56,20 @@ impl LayerNorm {
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         if let Mode::Infer = mode {
             let x = x.contiguous()?;
-            return Ok(candle_nn::ops::layer_norm(&x, &self.weight, &self.bias, self.eps as f32)?);
+            return Ok(candle_nn::ops::layer_norm(
+                &x,
+                &self.weight,
+                &self.bias,
+                self.eps as f32,
+            )?);
         }
         let mean = x.mean_keepdim(D::Minus1)?;
         let centered = x.broadcast_sub(&mean)?;
         let variance = centered.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = centered.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
-        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        Ok(normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)?)
     }
 }
 
@@ -96,7 +103,13 @@ impl Dropout {
         let keep_scale = (1.0 / (1.0 - self.p)) as f32;
         let p = self.p as f32;
         let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep_scale })
+            .map(|_| {
+                if rng.random::<f32>() < p {
+                    0.0
+                } else {
+                    keep_scale
+                }
+            })
             .collect();
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok((x * mask)?)

@@ -45,7 +45,12 @@ impl Classifier {
     }
 
     /// Logits `(batch, num_labels)`.
-    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, mut mode: Mode) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        mut mode: Mode,
+    ) -> Result<Tensor> {
         let hidden = self
             .encoder
             .forward(input_ids, attention_mask, mode.reborrow())?;
@@ -57,7 +62,10 @@ impl Classifier {
     /// head on a base encoder).
     pub fn trainable(config: &Config, tensors: &Tensors) -> Result<Trainable> {
         let mut varmap = VarMap::new();
-        let model = Classifier::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), config)?;
+        let model = Classifier::load(
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+            config,
+        )?;
         let names: Vec<String> = varmap
             .data()
             .lock()
@@ -75,7 +83,11 @@ impl Classifier {
             }
         }
         fresh.sort();
-        Ok(Trainable { varmap, model, fresh })
+        Ok(Trainable {
+            varmap,
+            model,
+            fresh,
+        })
     }
 
     /// The encoder, for callers that want hidden states.

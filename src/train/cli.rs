@@ -79,7 +79,13 @@ fn print_report(from: &std::path::Path, report: &ImportReport) {
             import::PARITY_TOLERANCE
         );
     }
-    println!("pooling: {}", report.pooling.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string()));
+    println!(
+        "pooling: {}",
+        report
+            .pooling
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    );
     for file in &report.files {
         println!("wrote {}", file.display());
     }

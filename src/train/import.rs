@@ -97,9 +97,10 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
     config.pooling = pooling.unwrap_or_else(|| detect_pooling(from));
     config.id2label.clear();
     config.extra.remove("label2id");
-    config
-        .extra
-        .insert("architectures".into(), serde_json::json!(["DistilBertModel"]));
+    config.extra.insert(
+        "architectures".into(),
+        serde_json::json!(["DistilBertModel"]),
+    );
     config.validate()?;
 
     let vb = weights::var_builder(tensors.clone());
@@ -159,15 +160,15 @@ fn encoder_tensors(tensors: Tensors) -> Tensors {
 /// The DistilBERT config equivalent to a BERT config, refusing what no
 /// DistilBERT can express exactly.
 fn distilbert_config(bert: &reference::Config, attention_dropout: f64) -> Result<Config> {
-    let activation = match bert.hidden_act {
-        reference::HiddenAct::Gelu => Activation::Gelu,
-        reference::HiddenAct::Relu => Activation::Relu,
-        reference::HiddenAct::GeluApproximate => {
-            return Err(Error::Config(
-                "hidden_act \"gelu_approximate\" has no DistilBERT equivalent (it uses erf GELU)".into(),
-            ))
-        }
-    };
+    let activation =
+        match bert.hidden_act {
+            reference::HiddenAct::Gelu => Activation::Gelu,
+            reference::HiddenAct::Relu => Activation::Relu,
+            reference::HiddenAct::GeluApproximate => return Err(Error::Config(
+                "hidden_act \"gelu_approximate\" has no DistilBERT equivalent (it uses erf GELU)"
+                    .into(),
+            )),
+        };
     if (bert.layer_norm_eps - crate::model::config::LAYER_NORM_EPS).abs() > 1e-15 {
         return Err(Error::Config(format!(
             "layer_norm_eps {} differs from DistilBERT's fixed 1e-12",
@@ -211,26 +212,40 @@ const LAYER_RENAMES: [(&str, &str); 8] = [
 fn convert_bert(source: Tensors) -> Result<Tensors> {
     let mut source: Tensors = source
         .into_iter()
-        .map(|(name, t)| (name.strip_prefix("bert.").map(str::to_string).unwrap_or(name), t))
+        .map(|(name, t)| {
+            (
+                name.strip_prefix("bert.")
+                    .map(str::to_string)
+                    .unwrap_or(name),
+                t,
+            )
+        })
         .collect();
     let token_types = source
         .remove("embeddings.token_type_embeddings.weight")
         .ok_or_else(|| Error::Weights("no embeddings.token_type_embeddings.weight".into()))?;
     let mut out = HashMap::new();
     for (name, tensor) in source {
-        if name.starts_with("pooler.") || name.starts_with("cls.") || name == "embeddings.position_ids" {
+        if name.starts_with("pooler.")
+            || name.starts_with("cls.")
+            || name == "embeddings.position_ids"
+        {
             continue;
         }
         let renamed = if name == "embeddings.position_embeddings.weight" {
             // One segment: every token has type 0, so its row is a constant offset.
             let row0 = token_types.get(0)?;
-            out.insert(format!("{ENCODER_PREFIX}.{name}"), tensor.broadcast_add(&row0)?);
+            out.insert(
+                format!("{ENCODER_PREFIX}.{name}"),
+                tensor.broadcast_add(&row0)?,
+            );
             continue;
         } else if name.starts_with("embeddings.") {
             name
         } else {
-            rename_layer_tensor(&name)
-                .ok_or_else(|| Error::Weights(format!("unexpected tensor {name:?} in a BERT checkpoint")))?
+            rename_layer_tensor(&name).ok_or_else(|| {
+                Error::Weights(format!("unexpected tensor {name:?} in a BERT checkpoint"))
+            })?
         };
         out.insert(format!("{ENCODER_PREFIX}.{renamed}"), tensor);
     }
@@ -284,7 +299,12 @@ fn parity_against_bert(
 }
 
 /// Writes the three files of a model folder, each atomically.
-fn write_model(out: &Path, config: &Config, tensors: &Tensors, tokenizer_json: &[u8]) -> Result<Vec<PathBuf>> {
+fn write_model(
+    out: &Path,
+    config: &Config,
+    tensors: &Tensors,
+    tokenizer_json: &[u8],
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let weights_path = out.join("model.safetensors");
     atomic::write_with(&weights_path, |tmp| {
@@ -315,6 +335,9 @@ mod tests {
             rename_layer_tensor("encoder.layer.5.intermediate.dense.bias").as_deref(),
             Some("transformer.layer.5.ffn.lin1.bias")
         );
-        assert_eq!(rename_layer_tensor("encoder.layer.1.crossattention.q.weight"), None);
+        assert_eq!(
+            rename_layer_tensor("encoder.layer.1.crossattention.q.weight"),
+            None
+        );
     }
 }
