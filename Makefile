@@ -10,8 +10,9 @@ CARGO ?= cargo
 PYTHON ?= python3
 PORT ?= 8080
 
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
-WASM_OUT := target/$(WASM_TARGET)/release/plotgenre.wasm
+WASM_OUT := $(TARGET_DIR)/$(WASM_TARGET)/release/plotgenre.wasm
 # wasm-bindgen-cli must be exactly the wasm-bindgen the crate links.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 

@@ -87,99 +87,57 @@ fn pooling_can_be_chosen() {
     assert_eq!(config.pooling, model::Pooling::Mean);
 }
 
+/// Runs `import-base --from FROM --out OUT`, which must fail with exit code 2
+/// and one stderr line containing `expected`.
+fn import_fails_with(from: &str, out: &Path, expected: &str) {
+    let output = plotgenre(&[
+        "import-base",
+        "--from",
+        from,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains(expected),
+        "expected {expected:?} in: {message}"
+    );
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    assert!(!out.exists(), "nothing written on failure");
+}
+
 #[test]
 fn bad_sources_fail_with_a_message_naming_the_problem() {
     let out = tempfile::tempdir().unwrap();
     let out_dir = out.path().join("base");
-    let out_arg = out_dir.to_str().unwrap();
-
-    let output = plotgenre(&["import-base", "--from", "/no/such/folder", "--out", out_arg]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("/no/such/folder"),
-        "{}",
-        stderr(&output)
-    );
+    import_fails_with("/no/such/folder", &out_dir, "/no/such/folder");
 
     let broken = tempfile::tempdir().unwrap();
+    let broken_arg = broken.path().to_str().unwrap();
     for name in ["config.json", "tokenizer.json"] {
         std::fs::copy(common::fixture("tiny").join(name), broken.path().join(name)).unwrap();
     }
-    let output = plotgenre(&[
-        "import-base",
-        "--from",
-        broken.path().to_str().unwrap(),
-        "--out",
-        out_arg,
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("model.safetensors is missing"),
-        "{}",
-        stderr(&output)
+    import_fails_with(broken_arg, &out_dir, "model.safetensors is missing");
+
+    let weights = broken.path().join("model.safetensors");
+    std::fs::write(&weights, b"\x08\0\0\0\0\0\0\0{}garbage").unwrap();
+    import_fails_with(
+        broken_arg,
+        &out_dir,
+        "model.safetensors: not a readable safetensors file",
     );
 
-    std::fs::write(
-        broken.path().join("model.safetensors"),
-        b"\x08\0\0\0\0\0\0\0{}garbage",
-    )
-    .unwrap();
+    std::fs::copy(common::fixture("tiny/model.safetensors"), &weights).unwrap();
     std::fs::write(
         broken.path().join("config.json"),
         br#"{"model_type": "gpt2"}"#,
     )
     .unwrap();
-    let output = plotgenre(&[
-        "import-base",
-        "--from",
-        broken.path().to_str().unwrap(),
-        "--out",
-        out_arg,
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("model.safetensors"),
-        "{}",
-        stderr(&output)
-    );
+    import_fails_with(broken_arg, &out_dir, "\"gpt2\" is not supported");
 
-    std::fs::copy(
-        common::fixture("tiny/model.safetensors"),
-        broken.path().join("model.safetensors"),
-    )
-    .unwrap();
-    let output = plotgenre(&[
-        "import-base",
-        "--from",
-        broken.path().to_str().unwrap(),
-        "--out",
-        out_arg,
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("\"gpt2\" is not supported"),
-        "{}",
-        stderr(&output)
-    );
-    assert_eq!(
-        stderr(&output).lines().count(),
-        1,
-        "one line: {}",
-        stderr(&output)
-    );
-    assert!(!out_dir.exists(), "nothing written on failure");
+    std::fs::write(broken.path().join("config.json"), b"{ not json").unwrap();
+    import_fails_with(broken_arg, &out_dir, "config.json");
 
-    let output = plotgenre(&[
-        "import-base",
-        "--from",
-        "hf:distilbert-base-uncased",
-        "--out",
-        out_arg,
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("--from DIR"),
-        "{}",
-        stderr(&output)
-    );
+    import_fails_with("hf:distilbert-base-uncased", &out_dir, "--from DIR");
 }

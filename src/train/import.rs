@@ -72,11 +72,11 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
         .sum();
 
     let model_type = source_config["model_type"].as_str().unwrap_or_default();
-    let (layout, mut config, tensors) = match model_type {
+    let (mut config, tensors, original_bert) = match model_type {
         "distilbert" => {
-            let config: Config = serde_json::from_value(source_config.clone())
+            let config: Config = serde_json::from_value(source_config)
                 .map_err(|e| Error::Config(format!("{}: {e}", config_path.display())))?;
-            (SourceLayout::DistilBert, config, encoder_tensors(weights::canonicalize(source)))
+            (config, encoder_tensors(weights::canonicalize(source.clone())), None)
         }
         "bert" => {
             let bert: reference::Config = serde_json::from_value(source_config.clone())
@@ -85,7 +85,7 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
                 .as_f64()
                 .unwrap_or(bert.hidden_dropout_prob);
             let config = distilbert_config(&bert, attention_dropout)?;
-            (SourceLayout::Bert, config, convert_bert(source)?)
+            (config, convert_bert(source.clone())?, Some(bert))
         }
         other => {
             return Err(Error::Config(format!(
@@ -105,11 +105,9 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
 
     let vb = weights::var_builder(tensors.clone());
     let encoder = Encoder::load(vb.pp(ENCODER_PREFIX), &config)?;
-    let parity = match layout {
-        SourceLayout::Bert => {
-            let original = load_safetensors(&from.join("model.safetensors"))?;
-            let bert: reference::Config = serde_json::from_value(source_config)?;
-            let diff = parity_against_bert(&encoder, original, &bert, &text_encoder)?;
+    let parity = match &original_bert {
+        Some(bert) => {
+            let diff = parity_against_bert(&encoder, source, bert, &text_encoder)?;
             if diff > PARITY_TOLERANCE {
                 return Err(Error::Weights(format!(
                     "the converted model differs from the original by {diff:e} (allowed {PARITY_TOLERANCE:e}); \
@@ -118,7 +116,11 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
             }
             Some(diff)
         }
-        SourceLayout::DistilBert => None,
+        None => None,
+    };
+    let layout = match original_bert {
+        Some(_) => SourceLayout::Bert,
+        None => SourceLayout::DistilBert,
     };
 
     let files = write_model(out, &config, &tensors, &tokenizer_json)?;
@@ -144,8 +146,10 @@ fn load_safetensors(path: &Path) -> Result<Tensors> {
             path.display()
         )));
     }
-    weights::read_safetensors(&read(path)?)
-        .map_err(|e| Error::Weights(format!("{}: {e}", path.display())))
+    weights::read_safetensors(&read(path)?).map_err(|e| match e {
+        Error::Weights(message) => Error::Weights(format!("{}: {message}", path.display())),
+        other => other,
+    })
 }
 
 /// Keeps a DistilBERT checkpoint's encoder, dropping any MLM or task head.
