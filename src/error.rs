@@ -26,6 +26,18 @@ pub enum Error {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 
+    /// A dataset file that cannot be used as it is, with the line at fault.
+    #[error("{}:{line}: {problem}", path.display())]
+    DataLine {
+        path: PathBuf,
+        line: u64,
+        problem: String,
+    },
+
+    /// A dataset file that cannot be used at all (empty, wrong columns).
+    #[error("{}: {problem}", path.display())]
+    DataFile { path: PathBuf, problem: String },
+
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::data::{Columns, Dataset, Format};
 use super::import::{self, ImportReport, SourceLayout};
 use crate::model::Pooling;
 
@@ -22,6 +23,76 @@ struct Cli {
 enum Command {
     /// Import a pretrained encoder (DistilBERT, or BERT converted exactly) as a base model.
     ImportBase(ImportBaseArgs),
+    /// Read a dataset as training would: print rows kept and dropped, splits and labels.
+    Data(DataArgs),
+}
+
+/// The dataset formats `--format` accepts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// movies/movies.csv (multi-label; text = title + ". " + plot)
+    Movies,
+    /// kslimon/Movies_data.csv (multi-label)
+    Kslimon,
+    /// imdb27/train_data.txt (single-label)
+    Imdb27,
+    /// any CSV with a header: name the columns with --text-col and --label-col
+    Csv,
+    /// one JSON object per line: name the fields with --text-col and --label-col
+    Jsonl,
+}
+
+/// Which dataset to read and how.
+#[derive(Debug, Args)]
+struct DataArgs {
+    /// Layout of the file.
+    #[arg(long, value_enum)]
+    format: FormatArg,
+    /// The dataset file.
+    #[arg(long, value_name = "PATH")]
+    data: PathBuf,
+    /// csv/jsonl: column holding the plot.
+    #[arg(long, value_name = "NAME")]
+    text_col: Option<String>,
+    /// csv/jsonl: column holding a title, prefixed to the plot as "TITLE. PLOT".
+    #[arg(long, value_name = "NAME")]
+    title_col: Option<String>,
+    /// csv/jsonl: column holding the label(s).
+    #[arg(long, value_name = "NAME")]
+    label_col: Option<String>,
+    /// csv/jsonl: separator between several labels in one field (makes the task
+    /// multi-label); without it each row has one label.
+    #[arg(long, value_name = "SEP")]
+    label_sep: Option<String>,
+}
+
+impl DataArgs {
+    /// The typed format, checking that generic formats name their columns.
+    fn format(&self) -> anyhow::Result<Format> {
+        let columns = || -> anyhow::Result<Columns> {
+            let (Some(text), Some(label)) = (&self.text_col, &self.label_col) else {
+                bail!("--format csv and --format jsonl need --text-col NAME and --label-col NAME");
+            };
+            Ok(Columns {
+                text: text.clone(),
+                title: self.title_col.clone(),
+                label: label.clone(),
+                label_sep: self.label_sep.clone(),
+            })
+        };
+        Ok(match self.format {
+            FormatArg::Movies => Format::Movies,
+            FormatArg::Kslimon => Format::Kslimon,
+            FormatArg::Imdb27 => Format::Imdb27,
+            FormatArg::Csv => Format::Csv(columns()?),
+            FormatArg::Jsonl => Format::Jsonl(columns()?),
+        })
+    }
+
+    /// Loads the dataset this argument set names.
+    fn load(&self) -> anyhow::Result<Dataset> {
+        Ok(Dataset::load(&self.data, &self.format()?)?)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +114,10 @@ struct ImportBaseArgs {
 pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::ImportBase(args) => import_base(args),
+        Command::Data(args) => {
+            println!("{}", args.load()?.summary());
+            Ok(())
+        }
     }
 }
 

@@ -3,4 +3,5 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod data;
 pub mod import;

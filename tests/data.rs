@@ -1,0 +1,282 @@
+//! Dataset readers against the evaluation protocol: the exact row counts,
+//! splits and label sets of ../shared/EVALUATION.md on the real files, the
+//! generic CSV/JSONL formats, and malformed input failing with file and line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use plotgenre::train::data::{
+    fnv1a64, normalize_text, Columns, Dataset, DropReason, Example, Format, Split, Task,
+};
+use plotgenre::Error;
+
+fn shared_data(relative: &str) -> Option<PathBuf> {
+    let path = common::root().join("../shared/data").join(relative);
+    common::available(&path, "CI checks out ../shared beside the repository").then_some(path)
+}
+
+fn split_sizes(dataset: &Dataset) -> [usize; 3] {
+    Split::ALL.map(|s| dataset.split(s).len())
+}
+
+/// The example whose text starts with `prefix`, whichever split holds it.
+fn find<'a>(dataset: &'a Dataset, prefix: &str) -> &'a Example {
+    Split::ALL
+        .iter()
+        .flat_map(|&s| dataset.split(s))
+        .find(|e| e.text.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no example starts with {prefix:?}"))
+}
+
+#[test]
+fn fnv1a_and_normalisation_follow_the_protocol() {
+    assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(
+        normalize_text("  A\n\tman\u{a0}\u{a0}walks.\r\n "),
+        "A man walks."
+    );
+    assert_eq!(
+        normalize_text("... See full summary »"),
+        "... See full summary »"
+    );
+}
+
+#[test]
+fn movies_has_the_protocols_counts() {
+    let Some(path) = shared_data("movies/movies.csv") else {
+        return;
+    };
+    let dataset = Dataset::load(&path, &Format::Movies).unwrap();
+    assert_eq!(dataset.rows_read, 9_999);
+    assert_eq!(dataset.dropped.get(&DropReason::NoLabel), Some(&80));
+    assert_eq!(dataset.dropped.get(&DropReason::Placeholder), Some(&1_234));
+    assert_eq!(dataset.dropped.get(&DropReason::Duplicate), Some(&26));
+    assert_eq!(split_sizes(&dataset), [5_991, 844, 1_824]);
+    assert_eq!(dataset.labels.len(), 27);
+    assert_eq!(dataset.task, Task::MultiLabel);
+    let first = find(&dataset, "Blood Red Sky. A woman with a mysterious illness");
+    assert_eq!(first.labels, ["Action", "Horror", "Thriller"]);
+    assert_eq!(first.line, 2);
+}
+
+#[test]
+fn kslimon_has_the_protocols_counts() {
+    let Some(path) = shared_data("kslimon/Movies_data.csv") else {
+        return;
+    };
+    let dataset = Dataset::load(&path, &Format::Kslimon).unwrap();
+    assert_eq!(dataset.rows_read, 9_310);
+    assert_eq!(dataset.dropped.get(&DropReason::Duplicate), Some(&3));
+    assert_eq!(split_sizes(&dataset), [6_515, 962, 1_830]);
+    assert_eq!(dataset.labels.len(), 21);
+    let godfather = find(
+        &dataset,
+        "The aging patriarch of an organized crime dynasty",
+    );
+    assert_eq!(godfather.labels, ["Crime", "Drama"]);
+}
+
+#[test]
+fn imdb27_is_single_label() {
+    let Some(path) = shared_data("imdb27/train_data.txt") else {
+        return;
+    };
+    let dataset = Dataset::load(&path, &Format::Imdb27).unwrap();
+    assert_eq!(dataset.task, Task::SingleLabel);
+    assert_eq!(dataset.rows_read, 2_110);
+    assert_eq!(split_sizes(&dataset).iter().sum::<usize>(), 2_110);
+    assert!(dataset.train.iter().all(|e| e.labels.len() == 1));
+    assert!(dataset.labels.contains(&"drama".to_string()));
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn columns(label_sep: Option<&str>) -> Columns {
+    Columns {
+        text: "plot".into(),
+        title: Some("name".into()),
+        label: "tags".into(),
+        label_sep: label_sep.map(str::to_string),
+    }
+}
+
+/// Enough distinct rows that some land in every split.
+fn generic_rows() -> Vec<(String, String)> {
+    (0..40)
+        .map(|i| {
+            (
+                format!("Film {i}"),
+                format!("A story number {i}   about\nthings."),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn generic_csv_and_jsonl_read_the_named_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,name,plot,tags\n");
+    let mut jsonl = String::new();
+    for (i, (name, plot)) in generic_rows().iter().enumerate() {
+        csv += &format!("{i},{name},\"{plot}\",Drama|Crime\n");
+        jsonl += &serde_json::json!({"name": name, "plot": plot, "tags": ["Drama", "Crime"]})
+            .to_string();
+        jsonl += "\n";
+    }
+    csv += "99,Film 0,\"A story number 0 about things.\",Drama\n";
+    let from_csv = Dataset::load(
+        &write(dir.path(), "d.csv", csv.as_bytes()),
+        &Format::Csv(columns(Some("|"))),
+    )
+    .unwrap();
+    let from_jsonl = Dataset::load(
+        &write(dir.path(), "d.jsonl", jsonl.as_bytes()),
+        &Format::Jsonl(columns(Some("|"))),
+    )
+    .unwrap();
+    assert_eq!(from_csv.task, Task::MultiLabel);
+    assert_eq!(
+        from_csv.dropped.get(&DropReason::Duplicate),
+        Some(&1),
+        "normalised duplicate"
+    );
+    assert_eq!(from_csv.labels, ["Crime", "Drama"]);
+    assert_eq!(split_sizes(&from_csv), split_sizes(&from_jsonl));
+    assert_eq!(from_csv.train[0].text, from_jsonl.train[0].text);
+    assert!(
+        from_csv.train[0].text.starts_with("Film ")
+            && from_csv.train[0].text.contains(". A story number")
+    );
+    let single = Dataset::load(&dir.path().join("d.csv"), &Format::Csv(columns(None))).unwrap();
+    assert_eq!(single.task, Task::SingleLabel);
+    assert_eq!(single.labels, ["Drama|Crime"]);
+}
+
+/// Loads `bytes` as `format`; the error must name the file, the line (when
+/// given) and contain `expected`.
+fn fails_with(format: &Format, bytes: &[u8], line: Option<u64>, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "input", bytes);
+    let error = Dataset::load(&path, format).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains(expected),
+        "expected {expected:?} in {message}"
+    );
+    match (line, &error) {
+        (Some(expected_line), Error::DataLine { line, .. }) => {
+            assert_eq!(*line, expected_line, "{message}")
+        }
+        (None, Error::DataFile { .. }) => {}
+        _ => panic!("unexpected error kind: {message}"),
+    }
+}
+
+#[test]
+fn malformed_files_name_the_file_line_and_problem() {
+    fails_with(&Format::Movies, b"", None, "empty");
+    fails_with(
+        &Format::Movies,
+        b"MOVIES,YEAR,ONE-LINE\nA,1,b\n",
+        None,
+        "no column \"GENRE\"",
+    );
+    fails_with(
+        &Format::Kslimon,
+        b"title,description,genres\nA,b,['Drama']\nB,c\n",
+        Some(3),
+        "2 fields where the header has 3",
+    );
+    fails_with(
+        &Format::Kslimon,
+        b"title,description,genres\nA,\"b,['Drama']\nB,c,x\n",
+        Some(2),
+        "fields where the header has 3",
+    );
+    fails_with(
+        &Format::Kslimon,
+        b"title,description,genres\nA,b,['Drama']\nB,caf\xe9,['Drama']\n",
+        Some(3),
+        "invalid UTF-8",
+    );
+    fails_with(
+        &Format::Imdb27,
+        b"\n1 ::: A (2000) ::: drama ::: ok\n2 ::: no separators\n",
+        Some(3),
+        "expected `ID ::: TITLE",
+    );
+    fails_with(
+        &Format::Imdb27,
+        b"\n1 ::: A ::: drama ::: caf\xe9\n",
+        Some(2),
+        "invalid UTF-8",
+    );
+    fails_with(&Format::Imdb27, b"\n\n", None, "empty");
+    fails_with(
+        &Format::Jsonl(columns(None)),
+        b"{\"plot\": \"x\", \"tags\": \"a\"}\n[1]\n",
+        Some(2),
+        "not a JSON object",
+    );
+    fails_with(
+        &Format::Jsonl(columns(None)),
+        b"{\"plot\": 3, \"tags\": \"a\"}\n",
+        Some(1),
+        "should be a string",
+    );
+    fails_with(
+        &Format::Jsonl(columns(None)),
+        b"{\"tags\": \"a\"}\n",
+        Some(1),
+        "no field \"plot\"",
+    );
+    fails_with(
+        &Format::Kslimon,
+        b"title,description,genres\nA,,['Drama']\n",
+        None,
+        "no usable row",
+    );
+}
+
+#[test]
+fn the_data_command_prints_the_summary_or_one_line_of_error() {
+    let Some(path) = shared_data("kslimon/Movies_data.csv") else {
+        return;
+    };
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_plotgenre"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let output = run(&[
+        "data",
+        "--format",
+        "kslimon",
+        "--data",
+        path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("9310 rows read, 3 dropped duplicates; 9307 kept"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("split: train 6515 / validation 962 / test 1830"),
+        "{stdout}"
+    );
+    let output = run(&["data", "--format", "csv", "--data", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--text-col NAME and --label-col NAME")
+    );
+}
