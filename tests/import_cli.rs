@@ -20,18 +20,27 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-#[test]
-fn imports_a_distilbert_checkpoint_unchanged() {
+/// Imports the tiny DistilBERT fixture into a fresh folder, which must succeed.
+fn import_tiny(extra_args: &[&str]) -> (tempfile::TempDir, Output) {
     let out = tempfile::tempdir().unwrap();
     let tiny = common::fixture("tiny");
-    let output = plotgenre(&[
+    let mut args = vec![
         "import-base",
         "--from",
         tiny.to_str().unwrap(),
         "--out",
         out.path().to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra_args);
+    let output = plotgenre(&args);
     assert!(output.status.success(), "{}", stderr(&output));
+    (out, output)
+}
+
+#[test]
+fn imports_a_distilbert_checkpoint_unchanged() {
+    let (out, output) = import_tiny(&[]);
+    let tiny = common::fixture("tiny");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("DistilBERT (copied)"), "{stdout}");
 
@@ -70,18 +79,7 @@ fn imports_a_distilbert_checkpoint_unchanged() {
 
 #[test]
 fn pooling_can_be_chosen() {
-    let out = tempfile::tempdir().unwrap();
-    let tiny = common::fixture("tiny");
-    let output = plotgenre(&[
-        "import-base",
-        "--from",
-        tiny.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--pooling",
-        "mean",
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    let (out, _) = import_tiny(&["--pooling", "mean"]);
     let config =
         model::Config::from_json(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(config.pooling, model::Pooling::Mean);
