@@ -5,4 +5,5 @@ pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod import;
+pub mod loss;
 pub mod metrics;
