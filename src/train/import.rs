@@ -60,8 +60,10 @@ pub struct ImportReport {
 /// `pooling` overrides the detected pooling.
 pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<ImportReport> {
     let config_path = from.join("config.json");
-    let source_config: serde_json::Value = serde_json::from_slice(&read(&config_path)?)
-        .map_err(|e| Error::Config(format!("{}: {e}", config_path.display())))?;
+    let config_error =
+        |e: serde_json::Error| Error::Config(format!("{}: {e}", config_path.display()));
+    let source_config: serde_json::Value =
+        serde_json::from_slice(&read(&config_path)?).map_err(config_error)?;
     let tokenizer_json = read(&from.join("tokenizer.json"))?;
     let text_encoder = TextEncoder::from_bytes(&tokenizer_json, DEFAULT_MAX_LENGTH)?;
     let source = load_safetensors(&from.join("model.safetensors"))?;
@@ -75,12 +77,12 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
     let (mut config, tensors, original_bert) = match model_type {
         "distilbert" => {
             let config: Config = serde_json::from_value(source_config)
-                .map_err(|e| Error::Config(format!("{}: {e}", config_path.display())))?;
+                .map_err(config_error)?;
             (config, encoder_tensors(weights::canonicalize(source.clone())), None)
         }
         "bert" => {
             let bert: reference::Config = serde_json::from_value(source_config.clone())
-                .map_err(|e| Error::Config(format!("{}: {e}", config_path.display())))?;
+                .map_err(config_error)?;
             let attention_dropout = source_config["attention_probs_dropout_prob"]
                 .as_f64()
                 .unwrap_or(bert.hidden_dropout_prob);
