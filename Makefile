@@ -9,6 +9,7 @@ SHELL := bash
 CARGO ?= cargo
 PYTHON ?= python3
 PORT ?= 8080
+DATA ?= ../shared/data
 
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
@@ -25,10 +26,10 @@ BASE_DOWNLOAD := models/.download
 RUST_SOURCES := Cargo.toml Cargo.lock .cargo/config.toml $(shell find src -name '*.rs')
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
 
-.PHONY: help base wasm test serve browser-deps clean
+.PHONY: help base wasm test serve browser-deps clean bench bench-train train-movies train-kslimon train-imdb27
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
 
 base: $(BASE_DIR)/model.safetensors ## Download and import the base encoder into models/base.
 
@@ -58,6 +59,20 @@ $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 
 test: base wasm browser-deps ## Run every test: native, fixtures, base-model parity and headless Chromium.
 	PLOTGENRE_TEST_ALL=1 $(CARGO) test --release --features train
+
+bench: bench-train ## Run every benchmark (tables on stdout, one RESULT line each).
+
+bench-train: base ## Training speed on movies (batch 16, max length 128), side by side with PyTorch if installed.
+	$(CARGO) bench --features train --bench train
+
+train-movies: base ## Fine-tune on movies into models/movies (figures in models/movies/report.md).
+	$(CARGO) run --release --features train -- train --format movies --data $(DATA)/movies/movies.csv --out models/movies
+
+train-kslimon: base ## Fine-tune on kslimon into models/kslimon.
+	$(CARGO) run --release --features train -- train --format kslimon --data $(DATA)/kslimon/Movies_data.csv --out models/kslimon
+
+train-imdb27: base ## Fine-tune the single-label imdb27 set into models/imdb27.
+	$(CARGO) run --release --features train -- train --format imdb27 --data $(DATA)/imdb27/train_data.txt --out models/imdb27
 
 serve: base wasm ## Build what is missing and serve the page on http://127.0.0.1:$(PORT)/.
 	node scripts/serve.mjs --root . --port $(PORT) --open www/index.html

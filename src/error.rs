@@ -38,6 +38,15 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     DataFile { path: PathBuf, problem: String },
 
+    /// A model folder or training checkpoint that is missing a file or does
+    /// not fit the run (wrong labels, wrong settings).
+    #[error("{}: {problem}", path.display())]
+    Model { path: PathBuf, problem: String },
+
+    /// A chart of the training report could not be drawn.
+    #[error("chart: {0}")]
+    Chart(String),
+
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -8,10 +8,11 @@
 //! the last hidden states `(batch, seq, dim)`.
 
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
+use candle_nn::{embedding, Embedding, VarBuilder};
 
 use super::config::{Activation, Config, LAYER_NORM_EPS};
-use super::layers::{softmax, Dropout, LayerNorm, Mode};
+use super::fused;
+use super::layers::{softmax, Dropout, LayerNorm, Linear, Mode};
 use crate::{Error, Result};
 
 /// Word and learned position embeddings, summed and normalised.
@@ -51,7 +52,7 @@ impl Embeddings {
         let words = self.word_embeddings.forward(input_ids)?;
         let positions = self.position_embeddings.forward(&positions)?;
         let summed = words.broadcast_add(&positions)?;
-        let normed = self.layer_norm.forward(&summed, mode)?;
+        let normed = self.layer_norm.forward(&summed)?;
         self.dropout.forward(&normed, mode)
     }
 }
@@ -72,10 +73,10 @@ impl SelfAttention {
     fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
         let dim = config.dim;
         Ok(Self {
-            q_lin: linear(dim, dim, vb.pp("q_lin"))?,
-            k_lin: linear(dim, dim, vb.pp("k_lin"))?,
-            v_lin: linear(dim, dim, vb.pp("v_lin"))?,
-            out_lin: linear(dim, dim, vb.pp("out_lin"))?,
+            q_lin: Linear::load(dim, dim, vb.pp("q_lin"))?,
+            k_lin: Linear::load(dim, dim, vb.pp("k_lin"))?,
+            v_lin: Linear::load(dim, dim, vb.pp("v_lin"))?,
+            out_lin: Linear::load(dim, dim, vb.pp("out_lin"))?,
             dropout: Dropout::new(config.attention_dropout),
             n_heads: config.n_heads,
             head_dim: config.head_dim(),
@@ -98,13 +99,13 @@ impl SelfAttention {
         let k = self.split_heads(&self.k_lin.forward(x)?)?;
         let v = self.split_heads(&self.v_lin.forward(x)?)?;
         let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
-        let weights = softmax(&scores, mode)?;
+        let weights = softmax(&scores)?;
         let weights = self.dropout.forward(&weights, mode)?;
         let context = weights
             .matmul(&v)?
             .transpose(1, 2)?
             .reshape((batch, seq, dim))?;
-        Ok(self.out_lin.forward(&context)?)
+        self.out_lin.forward(&context)
     }
 }
 
@@ -120,8 +121,8 @@ struct FeedForward {
 impl FeedForward {
     fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
         Ok(Self {
-            lin1: linear(config.dim, config.hidden_dim, vb.pp("lin1"))?,
-            lin2: linear(config.hidden_dim, config.dim, vb.pp("lin2"))?,
+            lin1: Linear::load(config.dim, config.hidden_dim, vb.pp("lin1"))?,
+            lin2: Linear::load(config.hidden_dim, config.dim, vb.pp("lin2"))?,
             activation: config.activation,
             dropout: Dropout::new(config.dropout),
         })
@@ -130,7 +131,7 @@ impl FeedForward {
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let hidden = self.lin1.forward(x)?;
         let hidden = match self.activation {
-            Activation::Gelu => hidden.gelu_erf()?,
+            Activation::Gelu => fused::gelu_erf(&hidden)?,
             Activation::Relu => hidden.relu()?,
         };
         let out = self.lin2.forward(&hidden)?;
@@ -163,10 +164,9 @@ impl Block {
 
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let attended = self.attention.forward(x, mask_bias, mode)?;
-        let attended = self.sa_layer_norm.forward(&(attended + x)?, mode)?;
+        let attended = self.sa_layer_norm.forward(&(attended + x)?)?;
         let transformed = self.ffn.forward(&attended, mode)?;
-        self.output_layer_norm
-            .forward(&(transformed + attended)?, mode)
+        self.output_layer_norm.forward(&(transformed + attended)?)
     }
 }
 

@@ -1,24 +1,21 @@
 //! Building blocks shared by every layer of the encoder and head: the forward
-//! [`Mode`], and LayerNorm, softmax and dropout that pick, per mode, between
-//! candle's fused kernels (fast, but with no backward pass) and compositions
-//! of differentiable tensor ops.
+//! [`Mode`], linear layers, LayerNorm, softmax and dropout. LayerNorm and
+//! softmax run on the fused kernels of [`super::fused`], which have backward
+//! passes, so training and inference share one definition.
 
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::fused;
 use crate::Result;
 
 /// The random source of dropout masks; seeded, so training is reproducible.
 pub type DropoutRng = ChaCha8Rng;
 
-/// Whether a forward pass infers or trains.
-///
-/// `Infer` uses fused kernels and no dropout. `Train` uses only ops that
-/// record a backward pass (candle-nn's fused `layer_norm` and
-/// `softmax_last_dim` record none, which would silently stop gradients below
-/// them) and draws dropout masks from the given generator.
+/// Whether a forward pass infers (no dropout) or trains (dropout masks drawn
+/// from the given generator).
 pub enum Mode<'a> {
     Infer,
     Train(&'a mut DropoutRng),
@@ -53,32 +50,55 @@ impl LayerNorm {
     }
 
     /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension.
-    pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
-        if let Mode::Infer = mode {
-            let x = x.contiguous()?;
-            return Ok(candle_nn::ops::layer_norm(
-                &x,
-                &self.weight,
-                &self.bias,
-                self.eps as f32,
-            )?);
-        }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centered = x.broadcast_sub(&mean)?;
-        let variance = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centered.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
-        Ok(normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)?)
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(fused::layer_norm(
+            x,
+            &self.weight,
+            &self.bias,
+            self.eps as f32,
+        )?)
     }
 }
 
 /// Softmax over the last dimension.
-pub fn softmax(x: &Tensor, mode: &Mode) -> Result<Tensor> {
-    Ok(match mode {
-        Mode::Infer => candle_nn::ops::softmax_last_dim(x)?,
-        Mode::Train(_) => candle_nn::ops::softmax(x, D::Minus1)?,
-    })
+pub fn softmax(x: &Tensor) -> Result<Tensor> {
+    Ok(fused::softmax_last_dim(x)?)
+}
+
+/// A fully connected layer, `x @ weight^T + bias`, over the last dimension.
+///
+/// Unlike candle-nn's `Linear`, which multiplies a `(batch, seq, in)` input
+/// by the weight broadcast over the batch, this flattens the input to one
+/// `(batch * seq, in)` matrix: one large matrix product instead of a batch of
+/// small ones, and in the backward pass one weight gradient instead of one
+/// per row to sum.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    /// Loads `weight` `(out, in)` and `bias` `(out,)`.
+    pub fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get((out_dim, in_dim), "weight")?,
+            bias: vb.get(out_dim, "bias")?,
+        })
+    }
+
+    /// Applies the layer to `(..., in)`, giving `(..., out)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut dims = x.dims().to_vec();
+        let in_dim = dims.pop().unwrap_or(1);
+        let rows = dims.iter().product::<usize>();
+        let out = x
+            .reshape((rows, in_dim))?
+            .matmul(&self.weight.t()?)?
+            .broadcast_add(&self.bias)?;
+        dims.push(out.dim(1)?);
+        Ok(out.reshape(dims)?)
+    }
 }
 
 /// Inverted dropout: zeroes each value with probability `p` while training and

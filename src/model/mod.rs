@@ -4,12 +4,13 @@
 
 pub mod config;
 pub mod encoder;
+pub mod fused;
 pub mod head;
 pub mod layers;
 pub mod weights;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{Tensor, Var};
+use candle_nn::VarBuilder;
 
 pub use config::{Activation, Config, Pooling};
 pub use encoder::Encoder;
@@ -57,37 +58,29 @@ impl Classifier {
         self.head.forward(&hidden, attention_mask, &mut mode)
     }
 
-    /// Builds a classifier whose weights are variables an optimizer can update,
-    /// initialised from `tensors` where present and randomly otherwise (a new
-    /// head on a base encoder).
-    pub fn trainable(config: &Config, tensors: &Tensors) -> Result<Trainable> {
-        let mut varmap = VarMap::new();
-        let model = Classifier::load(
-            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
-            config,
-        )?;
-        let names: Vec<String> = varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Weights("variable map poisoned by an earlier panic".into()))?
-            .keys()
-            .cloned()
-            .collect();
-        let mut fresh = Vec::new();
-        for name in names {
-            match tensors.get(&name) {
-                Some(tensor) => varmap
-                    .set_one(&name, tensor)
-                    .map_err(|e| Error::Weights(format!("{name}: {e}")))?,
-                None => fresh.push(name),
+    /// Builds a classifier whose weights are variables an optimizer can
+    /// update, except those `frozen` names: those stay plain tensors, so
+    /// backpropagation does not even compute their gradients. `tensors` must
+    /// hold every weight (see [`Head::initial_weights`] for a new head).
+    pub fn trainable(
+        config: &Config,
+        tensors: Tensors,
+        frozen: impl Fn(&str) -> bool,
+    ) -> Result<Trainable> {
+        let mut vars = Vec::new();
+        let mut all = Tensors::new();
+        for (name, tensor) in tensors {
+            if frozen(&name) {
+                all.insert(name, tensor);
+            } else {
+                let var = Var::from_tensor(&tensor)?;
+                all.insert(name.clone(), var.as_tensor().clone());
+                vars.push((name, var));
             }
         }
-        fresh.sort();
-        Ok(Trainable {
-            varmap,
-            model,
-            fresh,
-        })
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let model = Classifier::load(weights::var_builder(all), config)?;
+        Ok(Trainable { vars, model })
     }
 
     /// The encoder, for callers that want hidden states.
@@ -103,11 +96,9 @@ impl Classifier {
 
 /// A classifier backed by trainable variables.
 pub struct Trainable {
-    /// Every weight, by canonical name.
-    pub varmap: VarMap,
+    /// The weights an optimizer updates, sorted by canonical name.
+    pub vars: Vec<(String, Var)>,
     pub model: Classifier,
-    /// Weights not found in the checkpoint, hence randomly initialised.
-    pub fresh: Vec<String>,
 }
 
 /// Loads a bare encoder from `config.json` and safetensors bytes, the form

@@ -28,6 +28,13 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     fill(tmp.path())?;
+    // Temporary files are private (0600); the result is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(tmp.path(), e))?;
+    }
     std::fs::File::open(tmp.path())
         .and_then(|file| file.sync_all())
         .map_err(|e| Error::io(tmp.path(), e))?;

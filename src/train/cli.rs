@@ -6,9 +6,15 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 use super::data::{Columns, Dataset, Format};
+use super::data::{Split, Task};
+use super::evaluate::{self, Metrics};
 use super::import::{self, ImportReport, SourceLayout};
+use super::model_dir::TrainedModel;
+use super::predict;
+use super::trainer::{self, Checkpoint, Options, RunSpec};
 use crate::model::Pooling;
 
 /// plotgenre: train and package the offline movie-genre classifier.
@@ -25,10 +31,18 @@ enum Command {
     ImportBase(ImportBaseArgs),
     /// Read a dataset as training would: print rows kept and dropped, splits and labels.
     Data(DataArgs),
+    /// Fine-tune a base model on a dataset and write a model folder (weights,
+    /// thresholds, metrics, report).
+    Train(TrainArgs),
+    /// Score a trained model on a dataset split under EVALUATION.md.
+    Eval(EvalArgs),
+    /// Label every row of a CSV file with predicted genres and probabilities.
+    Predict(PredictArgs),
 }
 
 /// The dataset formats `--format` accepts.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum FormatArg {
     /// movies/movies.csv (multi-label; text = title + ". " + plot)
     Movies,
@@ -43,7 +57,7 @@ enum FormatArg {
 }
 
 /// Which dataset to read and how.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 struct DataArgs {
     /// Layout of the file.
     #[arg(long, value_enum)]
@@ -110,6 +124,89 @@ struct ImportBaseArgs {
     pooling: Option<Pooling>,
 }
 
+#[derive(Debug, Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Base model folder (from `import-base` or `make base`).
+    #[arg(long, value_name = "DIR", default_value = "models/base")]
+    base: PathBuf,
+    /// Folder to write the trained model, metrics, report and checkpoint into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Continue the interrupted run whose checkpoint is in DIR (its --out, or
+    /// the checkpoint file); give the same other arguments as the first time.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    options: Options,
+}
+
+/// What identifies a run's inputs; a resume must match it.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Invocation {
+    data: DataArgs,
+    base: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Trained model folder (from `train`).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Split to score.
+    #[arg(long, value_enum, default_value = "test")]
+    split: SplitArg,
+    /// Print exactly one JSON object (the model's own decision rule) on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Where to write every metric of every decision rule.
+    #[arg(long, value_name = "PATH", default_value = "metrics.json")]
+    metrics_out: PathBuf,
+}
+
+/// The splits `--split` accepts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SplitArg {
+    Train,
+    Validation,
+    Test,
+}
+
+impl From<SplitArg> for Split {
+    fn from(split: SplitArg) -> Split {
+        match split {
+            SplitArg::Train => Split::Train,
+            SplitArg::Validation => Split::Validation,
+            SplitArg::Test => Split::Test,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    /// Trained model folder (from `train`).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// CSV file with a header row and one plot per row.
+    #[arg(long, value_name = "CSV")]
+    input: PathBuf,
+    /// CSV file to write: the input columns, `predicted_genres` (joined by
+    /// "|") and a `p_GENRE` probability column per genre.
+    #[arg(long, value_name = "CSV")]
+    output: PathBuf,
+    /// Column holding the plot [default: the first of plot, text,
+    /// description, overview, summary, ONE-LINE].
+    #[arg(long, value_name = "NAME")]
+    text_col: Option<String>,
+    /// Column holding a title, prefixed to the plot as "TITLE. PLOT" (as the
+    /// movies format trains).
+    #[arg(long, value_name = "NAME")]
+    title_col: Option<String>,
+}
+
 /// Parses the process arguments and runs the chosen command.
 pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -118,7 +215,145 @@ pub fn run() -> anyhow::Result<()> {
             println!("{}", args.load()?.summary());
             Ok(())
         }
+        Command::Train(args) => train(args),
+        Command::Eval(args) => eval(args),
+        Command::Predict(args) => {
+            let model = load_model(&args.model)?;
+            let columns = predict::Columns {
+                text: args.text_col.as_deref(),
+                title: args.title_col.as_deref(),
+            };
+            let rows = predict::predict_csv(&model, &args.input, &args.output, &columns)?;
+            println!("wrote {} ({rows} rows)", args.output.display());
+            Ok(())
+        }
     }
+}
+
+fn load_model(dir: &std::path::Path) -> anyhow::Result<TrainedModel> {
+    TrainedModel::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let invocation = Invocation {
+        data: args.data.clone(),
+        base: args.base.clone(),
+    };
+    let resume = match &args.resume {
+        Some(path) => {
+            let checkpoint = Checkpoint::read(path)?;
+            let saved: Invocation = serde_json::from_value(checkpoint.invocation.clone())
+                .context("the checkpoint does not say which data and base it trained on")?;
+            if saved != invocation {
+                bail!(
+                    "{} was written for --data {} --base {}; resume with the same arguments",
+                    checkpoint.path.display(),
+                    saved.data.data.display(),
+                    saved.base.display()
+                );
+            }
+            if checkpoint.options != args.options {
+                bail!(
+                    "{} was written with other training options; resume with the same ones",
+                    checkpoint.path.display()
+                );
+            }
+            Some(checkpoint)
+        }
+        None => None,
+    };
+    let dataset = args.data.load()?;
+    println!("{}", dataset.summary());
+    let spec = RunSpec {
+        dataset: &dataset,
+        base: &args.base,
+        out: &args.out,
+        options: &args.options,
+        invocation: serde_json::to_value(&invocation)?,
+    };
+    let outcome = trainer::train(&spec, resume)?;
+    println!(
+        "best epoch {} of {} ({:.1} min); decision rule {} (temperature {:.3}, global threshold {:.2})",
+        outcome.best_epoch,
+        outcome.epochs_run,
+        outcome.seconds / 60.0,
+        outcome.thresholds.rule.name(),
+        outcome.thresholds.temperature,
+        outcome.thresholds.global,
+    );
+    for (name, report) in [("validation", &outcome.validation), ("test", &outcome.test)] {
+        if let Some(metrics) = report.rules.get(outcome.thresholds.rule.name()) {
+            println!("{name} ({} rows): {}", report.rows, headline(metrics));
+        }
+    }
+    for file in &outcome.files {
+        println!("wrote {}", file.display());
+    }
+    Ok(())
+}
+
+/// The figures a one-line summary shows.
+fn headline(metrics: &Metrics) -> String {
+    match metrics {
+        Metrics::Multi(m) => format!(
+            "micro F1 {:.4}, weighted F1 {:.4}, subset accuracy {:.4}, label accuracy {:.4}",
+            m.micro_f1, m.weighted_f1, m.subset_accuracy, m.label_accuracy
+        ),
+        Metrics::Single(m) => format!("accuracy {:.4}, macro F1 {:.4}", m.accuracy, m.macro_f1),
+    }
+}
+
+fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let model = load_model(&args.model)?;
+    let dataset = args.data.load()?;
+    let split = Split::from(args.split);
+    let report = evaluate::evaluate_split(&model, dataset.split(split))?;
+    let own = report
+        .rules
+        .get(model.thresholds.rule.name())
+        .context("the model's decision rule does not fit its task")?;
+    let all = serde_json::json!({
+        "model": args.model,
+        "dataset": dataset.path,
+        "split": split.name(),
+        "task": model.task,
+        "rule": model.thresholds.rule,
+        "report": report,
+    });
+    crate::train::atomic::write(&args.metrics_out, &serde_json::to_vec_pretty(&all)?)?;
+    if args.json {
+        let mut object = serde_json::to_value(own)?;
+        if let Some(map) = object.as_object_mut() {
+            map.insert("rows".into(), report.rows.into());
+            map.insert("labels".into(), model.labels.len().into());
+        }
+        println!("{object}");
+        return Ok(());
+    }
+    println!(
+        "{} split of {}: {} rows, {} labels, decision rule {}",
+        split.name(),
+        dataset.path.display(),
+        report.rows,
+        model.labels.len(),
+        model.thresholds.rule.name()
+    );
+    let table = serde_json::to_value(own)?;
+    if let Some(map) = table.as_object() {
+        for (key, value) in map {
+            match value.as_f64() {
+                Some(v) => println!("{key:<20} {v:.4}"),
+                None => println!("{key:<20} n/a"),
+            }
+        }
+    }
+    println!("wrote {}", args.metrics_out.display());
+    if model.task != Task::MultiLabel && dataset.task == Task::MultiLabel {
+        println!(
+            "note: a single-label model scored on multi-label data uses each row's first genre"
+        );
+    }
+    Ok(())
 }
 
 fn import_base(args: ImportBaseArgs) -> anyhow::Result<()> {

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use crate::{Error, Result};
 
 /// What a dataset's labels mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Task {
     /// Any number of genres per plot (sigmoid per genre).
     MultiLabel,

@@ -238,3 +238,46 @@ pub fn single_label(truth: &[usize], predicted: &[usize]) -> SingleLabelMetrics 
         ),
     }
 }
+
+/// One label's scores, for the per-genre tables and charts of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelScores {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+    pub tp: usize,
+    pub fp: usize,
+    #[serde(rename = "fn")]
+    pub fn_: usize,
+}
+
+/// Per-label precision, recall, F1, support and confusion counts of
+/// `predicted` against `truth` (rows of one flag per label, in `labels` order).
+pub fn per_label(
+    labels: &[String],
+    truth: &[Vec<bool>],
+    predicted: &[Vec<bool>],
+) -> Vec<LabelScores> {
+    let mut counts = vec![Counts::default(); labels.len()];
+    for (t, p) in truth.iter().zip(predicted) {
+        for (label, (&t, &p)) in t.iter().zip(p).enumerate() {
+            counts[label].add(t, p);
+        }
+    }
+    labels
+        .iter()
+        .zip(&counts)
+        .map(|(label, c)| LabelScores {
+            label: label.clone(),
+            precision: c.precision(),
+            recall: c.recall(),
+            f1: c.f1(),
+            support: c.support(),
+            tp: c.tp,
+            fp: c.fp,
+            fn_: c.fn_,
+        })
+        .collect()
+}

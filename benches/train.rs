@@ -1,0 +1,195 @@
+//! `make bench-train`: steady-state training speed of the real base model on
+//! the movies train split (batch 16, max length 128, length-bucketed
+//! batches), side by side with PyTorch on exactly the same batches when a
+//! Python with torch is available. Ends with one `RESULT {json}` line.
+//!
+//! Environment: `PLOTGENRE_BASE` (default models/base), `PLOTGENRE_DATA`
+//! (default ../shared/data), `PLOTGENRE_PYTHON` (default /opt/pyref/bin/python,
+//! then python3), `BENCH_STEPS` (timed steps, default 30).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use plotgenre::tokenize::TextEncoder;
+use plotgenre::train::data::{Dataset, Format};
+use plotgenre::train::trainer::{Options, Run, RunSpec};
+use serde_json::json;
+
+const WARMUP_STEPS: usize = 3;
+const BATCH_SIZE: usize = 16;
+
+fn env_path(name: &str, default: &str) -> PathBuf {
+    std::env::var_os(name).map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
+/// Peak resident memory of this process, in MB (Linux `VmHWM`).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Writes the batches as padded token ids and targets for the PyTorch side.
+fn write_plan(
+    path: &Path,
+    dataset: &Dataset,
+    encoder: &TextEncoder,
+    batches: &[Vec<usize>],
+) -> anyhow::Result<()> {
+    let mut plan = Vec::new();
+    for batch in batches {
+        let texts: Vec<&str> = batch
+            .iter()
+            .map(|&i| dataset.train[i].text.as_str())
+            .collect();
+        let encoded = encoder.encode_batch(&texts)?;
+        let targets: Vec<Vec<f32>> = batch
+            .iter()
+            .map(|&i| {
+                dataset
+                    .labels
+                    .iter()
+                    .map(|l| f32::from(u8::from(dataset.train[i].labels.contains(l))))
+                    .collect()
+            })
+            .collect();
+        plan.push(json!({
+            "input_ids": encoded.input_ids.to_vec2::<u32>()?,
+            "attention_mask": encoded.attention_mask.to_vec2::<u32>()?,
+            "targets": targets,
+        }));
+    }
+    let plan = json!({"num_labels": dataset.labels.len(), "batches": plan});
+    std::fs::write(path, serde_json::to_vec(&plan)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs the PyTorch script on the plan; `None` when no torch is available.
+fn torch_side(base: &Path, plan: &Path) -> Option<serde_json::Value> {
+    let python = std::env::var_os("PLOTGENRE_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/opt/pyref/bin/python")).filter(|p| p.exists()))
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let output = Command::new(&python)
+        .arg("scripts/bench_train_torch.py")
+        .arg("--model")
+        .arg(base)
+        .arg("--plan")
+        .arg(plan)
+        .arg("--warmup")
+        .arg(WARMUP_STEPS.to_string())
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().rev().find_map(|l| l.strip_prefix("TORCH "));
+    match line {
+        Some(json) if output.status.success() => serde_json::from_str(json).ok(),
+        _ => {
+            eprintln!(
+                "PyTorch side skipped ({}): {}",
+                python.display(),
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("no output")
+            );
+            None
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let base = env_path("PLOTGENRE_BASE", "models/base");
+    let data = env_path("PLOTGENRE_DATA", "../shared/data").join("movies/movies.csv");
+    if !base.join("model.safetensors").exists() {
+        bail!("no base model in {}: run `make base` first", base.display());
+    }
+    let timed: usize = std::env::var("BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let dataset = Dataset::load(&data, &Format::Movies)?;
+    let out = tempfile::tempdir()?;
+    let options = Options {
+        batch_size: BATCH_SIZE,
+        ..Options::default()
+    };
+    let spec = RunSpec {
+        dataset: &dataset,
+        base: &base,
+        out: out.path(),
+        options: &options,
+        invocation: json!(null),
+    };
+    let mut run = Run::new(&spec)?;
+    let batches: Vec<Vec<usize>> = run
+        .epoch_batches(0)
+        .into_iter()
+        .take(WARMUP_STEPS + timed)
+        .collect();
+    let encoder = TextEncoder::from_bytes(
+        &std::fs::read(base.join("tokenizer.json"))?,
+        options.max_length,
+    )?;
+    let tokens: usize = batches[WARMUP_STEPS..]
+        .iter()
+        .map(|b| {
+            let texts: Vec<&str> = b.iter().map(|&i| dataset.train[i].text.as_str()).collect();
+            encoder
+                .encode_batch(&texts)
+                .map(|e| e.lengths.iter().sum::<usize>())
+        })
+        .sum::<plotgenre::Result<usize>>()?;
+    let samples: usize = batches[WARMUP_STEPS..].iter().map(Vec::len).sum();
+
+    for batch in &batches[..WARMUP_STEPS] {
+        run.optimizer_step(std::slice::from_ref(batch), 0)?;
+    }
+    let start = Instant::now();
+    for batch in &batches[WARMUP_STEPS..] {
+        run.optimizer_step(std::slice::from_ref(batch), 0)?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let samples_per_s = samples as f64 / seconds;
+    let tokens_per_s = tokens as f64 / seconds;
+    let peak = peak_rss_mb();
+
+    let plan = out.path().join("plan.json");
+    write_plan(&plan, &dataset, &encoder, &batches)?;
+    let torch = torch_side(&base, &plan);
+
+    println!("training speed: movies train split, batch {BATCH_SIZE}, max length {}, {timed} timed steps after {WARMUP_STEPS} warmup, {} threads", options.max_length, rayon::current_num_threads());
+    println!("| side | samples/s | tokens/s | peak RSS MB |");
+    println!("|---|---|---|---|");
+    println!(
+        "| plotgenre (candle) | {samples_per_s:.1} | {tokens_per_s:.0} | {:.0} |",
+        peak.unwrap_or(f64::NAN)
+    );
+    let mut result = json!({
+        "samples_per_s": samples_per_s,
+        "tokens_per_s": tokens_per_s,
+        "peak_rss_mb": peak,
+        "steps": timed,
+        "batch_size": BATCH_SIZE,
+        "mean_tokens_per_row": tokens as f64 / samples as f64,
+    });
+    if let Some(torch) = torch {
+        let torch_sps = torch["samples_per_s"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "| PyTorch {} ({}) | {torch_sps:.1} | {:.0} | {:.0} |",
+            torch["torch"].as_str().unwrap_or("?"),
+            torch["attn"].as_str().unwrap_or("?"),
+            torch["tokens_per_s"].as_f64().unwrap_or(f64::NAN),
+            torch["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+        );
+        println!("ratio vs PyTorch: {:.2}x", samples_per_s / torch_sps);
+        result["torch_samples_per_s"] = json!(torch_sps);
+        result["ratio_vs_torch"] = json!(samples_per_s / torch_sps);
+    }
+    println!("RESULT {result}");
+    Ok(())
+}

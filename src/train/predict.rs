@@ -1,0 +1,171 @@
+//! `predict`: labels every row of a CSV file with its predicted genres and
+//! per-genre probabilities, keeping the input's own columns.
+
+use std::path::Path;
+
+use super::atomic;
+use super::data::normalize_text;
+use super::model_dir::TrainedModel;
+use crate::{Error, Result};
+
+/// Columns tried, in order, when no text column is named.
+const TEXT_COLUMNS: [&str; 6] = [
+    "plot",
+    "text",
+    "description",
+    "overview",
+    "summary",
+    "ONE-LINE",
+];
+/// Rows classified at once; bounds memory on large files.
+const CHUNK_ROWS: usize = 256;
+
+/// Where the text of a row comes from.
+pub struct Columns<'a> {
+    /// The plot column [default: the first of plot, text, description,
+    /// overview, summary, ONE-LINE that the header has].
+    pub text: Option<&'a str>,
+    /// A title column, prefixed as "TITLE. PLOT" as in training.
+    pub title: Option<&'a str>,
+}
+
+/// Classifies `input` into `output` (written atomically); returns the rows.
+pub fn predict_csv(
+    model: &TrainedModel,
+    input: &Path,
+    output: &Path,
+    columns: &Columns,
+) -> Result<usize> {
+    let data_error = |line: u64, problem: String| Error::DataLine {
+        path: input.to_path_buf(),
+        line,
+        problem,
+    };
+    let mut reader = csv::Reader::from_path(input).map_err(|e| csv_error(input, e))?;
+    let headers = reader.headers().map_err(|e| csv_error(input, e))?.clone();
+    let find = |name: &str| headers.iter().position(|h| h == name);
+    let text_column = match columns.text {
+        Some(name) => find(name).ok_or_else(|| missing(input, name, &headers))?,
+        None => TEXT_COLUMNS
+            .iter()
+            .find_map(|name| find(name))
+            .ok_or_else(|| Error::DataFile {
+                path: input.to_path_buf(),
+                problem: format!(
+                    "no plot column among {:?}; name it with --text-col (columns: {})",
+                    TEXT_COLUMNS,
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                ),
+            })?,
+    };
+    let title_column = columns
+        .title
+        .map(|name| find(name).ok_or_else(|| missing(input, name, &headers)))
+        .transpose()?;
+
+    let mut rows = 0;
+    atomic::write_with(output, |tmp| {
+        let mut writer = csv::Writer::from_path(tmp).map_err(|e| csv_error(tmp, e))?;
+        let mut header: Vec<String> = headers.iter().map(String::from).collect();
+        header.push("predicted_genres".into());
+        header.extend(model.labels.iter().map(|l| format!("p_{l}")));
+        writer
+            .write_record(&header)
+            .map_err(|e| csv_error(tmp, e))?;
+        let mut chunk: Vec<csv::StringRecord> = Vec::with_capacity(CHUNK_ROWS);
+        let mut records = reader.records();
+        loop {
+            let next = records
+                .next()
+                .transpose()
+                .map_err(|e| csv_error(input, e))?;
+            if let Some(record) = &next {
+                if record.get(text_column).is_none() {
+                    let line = record.position().map_or(0, |p| p.line());
+                    return Err(data_error(
+                        line,
+                        format!("row has no field {}", text_column + 1),
+                    ));
+                }
+                chunk.push(record.clone());
+            }
+            if chunk.len() == CHUNK_ROWS || (next.is_none() && !chunk.is_empty()) {
+                write_chunk(model, &chunk, text_column, title_column, &mut writer, tmp)?;
+                rows += chunk.len();
+                chunk.clear();
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+        writer.flush().map_err(|e| Error::io(tmp, e))
+    })?;
+    Ok(rows)
+}
+
+/// Classifies one chunk of records and appends them to `writer`.
+fn write_chunk(
+    model: &TrainedModel,
+    chunk: &[csv::StringRecord],
+    text_column: usize,
+    title_column: Option<usize>,
+    writer: &mut csv::Writer<std::fs::File>,
+    path: &Path,
+) -> Result<()> {
+    let texts: Vec<String> = chunk
+        .iter()
+        .map(|r| {
+            let plot = normalize_text(r.get(text_column).unwrap_or_default());
+            match title_column.and_then(|c| r.get(c)).map(normalize_text) {
+                Some(title) if !title.is_empty() => format!("{title}. {plot}"),
+                _ => plot,
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for (record, probabilities) in chunk.iter().zip(model.probabilities(&refs)?) {
+        let flags = model
+            .thresholds
+            .decide(&probabilities, model.thresholds.rule);
+        let genres: Vec<&str> = model
+            .labels
+            .iter()
+            .zip(&flags)
+            .filter(|(_, &f)| f)
+            .map(|(l, _)| l.as_str())
+            .collect();
+        let mut out: Vec<String> = record.iter().map(String::from).collect();
+        out.push(genres.join("|"));
+        out.extend(probabilities.iter().map(|p| format!("{p:.4}")));
+        writer.write_record(&out).map_err(|e| csv_error(path, e))?;
+    }
+    Ok(())
+}
+
+fn missing(path: &Path, name: &str, headers: &csv::StringRecord) -> Error {
+    Error::DataFile {
+        path: path.to_path_buf(),
+        problem: format!(
+            "no column {name:?} (columns: {})",
+            headers.iter().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// A CSV error as a data error naming the line when the csv crate knows it.
+fn csv_error(path: &Path, error: csv::Error) -> Error {
+    match error.position() {
+        Some(position) => Error::DataLine {
+            path: path.to_path_buf(),
+            line: position.line(),
+            problem: error.to_string(),
+        },
+        None => match error.into_kind() {
+            csv::ErrorKind::Io(e) => Error::io(path, e),
+            kind => Error::DataFile {
+                path: path.to_path_buf(),
+                problem: format!("{kind:?}"),
+            },
+        },
+    }
+}

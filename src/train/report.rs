@@ -1,0 +1,215 @@
+//! What a finished run tells its reader: `metrics.json` (every metric of
+//! EVALUATION.md on validation and test, for every decision rule),
+//! `report.md` (tables) and three SVG charts.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::atomic;
+use super::calibrate::Thresholds;
+use super::charts::{self, LabelCounts};
+use super::data::Task;
+use super::evaluate::{Metrics, SplitReport};
+use super::trainer::{self, History, Options};
+use crate::Result;
+
+pub const F1_CHART: &str = "f1_by_genre.svg";
+pub const CONFUSION_CHART: &str = "confusion_by_genre.svg";
+pub const CURVES_CHART: &str = "training_curves.svg";
+
+/// Everything the report shows.
+pub struct Summary<'a> {
+    pub dataset: String,
+    pub task: Task,
+    pub labels: &'a [String],
+    pub thresholds: &'a Thresholds,
+    pub validation: &'a SplitReport,
+    pub test: &'a SplitReport,
+    pub history: &'a History,
+    pub best_epoch: usize,
+    pub seconds: f64,
+    pub options: &'a Options,
+}
+
+impl Summary<'_> {
+    /// The content of `metrics.json`.
+    pub fn metrics_json(&self) -> serde_json::Value {
+        json!({
+            "protocol": "../shared/EVALUATION.md",
+            "dataset": self.dataset,
+            "task": self.task,
+            "labels": self.labels,
+            "rule": self.thresholds.rule,
+            "temperature": self.thresholds.temperature,
+            "validation": self.validation,
+            "test": self.test,
+            "training": {
+                "best_epoch": self.best_epoch,
+                "epochs_run": self.history.epochs.len(),
+                "seconds": self.seconds,
+                "history": self.history,
+                "options": self.options,
+            },
+        })
+    }
+
+    fn markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# Training report\n");
+        let _ = writeln!(
+            md,
+            "Dataset `{}` ({}), {} labels. Best epoch {} of {} run, {:.1} min of training. \
+             Decision rule `{}` (chosen on validation), temperature {:.3}, global threshold {:.2}.\n",
+            self.dataset,
+            match self.task {
+                Task::MultiLabel => "multi-label",
+                Task::SingleLabel => "single-label",
+            },
+            self.labels.len(),
+            self.best_epoch,
+            self.history.epochs.len(),
+            self.seconds / 60.0,
+            self.thresholds.rule.name(),
+            self.thresholds.temperature,
+            self.thresholds.global,
+        );
+        for (name, split) in [("Test", self.test), ("Validation", self.validation)] {
+            let _ = writeln!(md, "## {name} ({} rows), by decision rule\n", split.rows);
+            md.push_str(&overall_table(split));
+        }
+        let _ = writeln!(
+            md,
+            "## Per genre (test, rule `{}`)\n\n| genre | precision | recall | F1 | support | TP | FP | FN |\n|---|---|---|---|---|---|---|---|",
+            self.thresholds.rule.name()
+        );
+        for s in &self.test.per_label {
+            let _ = writeln!(
+                md,
+                "| {} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} |",
+                s.label, s.precision, s.recall, s.f1, s.support, s.tp, s.fp, s.fn_
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n## Training\n\n| epoch | step | validation {} | samples/s |\n|---|---|---|---|",
+            trainer::score_name(self.task)
+        );
+        for e in &self.history.epochs {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.4} | {:.1} |",
+                e.epoch, e.step, e.score, e.samples_per_s
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n![F1 by genre]({F1_CHART})\n\n![Confusion counts by genre]({CONFUSION_CHART})\n\n![Training curves]({CURVES_CHART})"
+        );
+        md
+    }
+}
+
+/// The headline metrics of each rule as a Markdown table.
+fn overall_table(split: &SplitReport) -> String {
+    let mut md = String::new();
+    match split.rules.values().next() {
+        Some(Metrics::Single(_)) => {
+            md.push_str("| rule | accuracy | macro F1 |\n|---|---|---|\n");
+            for (rule, m) in &split.rules {
+                if let Metrics::Single(m) = m {
+                    let _ = writeln!(md, "| {rule} | {:.4} | {:.4} |", m.accuracy, m.macro_f1);
+                }
+            }
+        }
+        _ => {
+            md.push_str(
+                "| rule | micro F1 | macro F1 | weighted F1 | samples F1 | subset acc. | label acc. | Jaccard | ROC-AUC | ≥1 right |\n|---|---|---|---|---|---|---|---|---|---|\n",
+            );
+            for (rule, m) in &split.rules {
+                if let Metrics::Multi(m) = m {
+                    let _ = writeln!(
+                        md,
+                        "| {rule} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.4} |",
+                        m.micro_f1,
+                        m.macro_f1,
+                        m.weighted_f1,
+                        m.samples_f1,
+                        m.subset_accuracy,
+                        m.label_accuracy,
+                        m.samples_jaccard,
+                        m.macro_roc_auc.map_or("n/a".into(), |v| format!("{v:.4}")),
+                        m.at_least_one
+                    );
+                }
+            }
+        }
+    }
+    md.push('\n');
+    md
+}
+
+/// Writes `report.md` and the charts into `out`; returns the paths written.
+pub fn write(out: &Path, summary: &Summary) -> Result<Vec<PathBuf>> {
+    let labels: Vec<String> = summary
+        .test
+        .per_label
+        .iter()
+        .map(|s| s.label.clone())
+        .collect();
+    let f1: Vec<f64> = summary.test.per_label.iter().map(|s| s.f1).collect();
+    let counts: Vec<LabelCounts> = summary
+        .test
+        .per_label
+        .iter()
+        .map(|s| LabelCounts {
+            tp: s.tp,
+            fp: s.fp,
+            fn_: s.fn_,
+        })
+        .collect();
+    let validation: Vec<(f64, f64)> = summary
+        .history
+        .epochs
+        .iter()
+        .map(|e| (e.step as f64, e.score))
+        .collect();
+    let loss: Vec<(f64, f64)> = summary
+        .history
+        .loss
+        .iter()
+        .map(|&(s, l)| (s as f64, l))
+        .collect();
+    let files = [
+        (
+            F1_CHART,
+            charts::label_f1_bars("F1 by genre (test)", &labels, &f1)?,
+        ),
+        (
+            CONFUSION_CHART,
+            charts::label_confusion_bars(
+                "True positives, false positives and false negatives by genre (test)",
+                &labels,
+                &counts,
+            )?,
+        ),
+        (
+            CURVES_CHART,
+            charts::training_curves(
+                "Training loss and validation score",
+                &loss,
+                &validation,
+                &format!("validation {}", trainer::score_name(summary.task)),
+            )?,
+        ),
+        (super::model_dir::REPORT_FILE, summary.markdown()),
+    ];
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = out.join(name);
+        atomic::write(&path, text.as_bytes())?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,0 +1,100 @@
+//! Decision tuning on hand-computed cases: the global threshold, per-label
+//! thresholds with their fallback, temperature scaling, and the rules.
+
+use plotgenre::train::calibrate::{self, Rule, Thresholds};
+use plotgenre::train::data::Task;
+
+#[test]
+fn global_threshold_maximises_micro_f1() {
+    // Positives score 0.9, 0.6, 0.7, 0.35; negatives 0.2, 0.4, 0.3, 0.1.
+    // t in (0.30, 0.35]: tp 4, fp 1 -> F1 8/9, the best; (0.35, 0.40]: 6/8;
+    // (0.40, 0.60]: 6/7. The lowest of the best thresholds is 0.31.
+    let probabilities = vec![
+        vec![0.9, 0.2],
+        vec![0.6, 0.4],
+        vec![0.3, 0.7],
+        vec![0.1, 0.35],
+    ];
+    let truth = vec![
+        vec![true, false],
+        vec![true, false],
+        vec![false, true],
+        vec![false, true],
+    ];
+    assert_eq!(calibrate::tune_global(&probabilities, &truth), 0.31);
+}
+
+#[test]
+fn per_label_thresholds_fall_back_to_global_for_rare_labels() {
+    // Label 0 separates at (0.5, 0.8]; label 1 has one positive only.
+    let probabilities = vec![
+        vec![0.9, 0.1],
+        vec![0.8, 0.2],
+        vec![0.5, 0.3],
+        vec![0.2, 0.95],
+    ];
+    let truth = vec![
+        vec![true, false],
+        vec![true, false],
+        vec![false, false],
+        vec![false, true],
+    ];
+    let thresholds = calibrate::tune_per_label(&probabilities, &truth, 0.42, 2);
+    assert_eq!(thresholds, vec![0.51, 0.42]);
+    let all_own = calibrate::tune_per_label(&probabilities, &truth, 0.42, 1);
+    assert_eq!(all_own, vec![0.51, 0.31]);
+}
+
+#[test]
+fn temperature_undoes_overconfident_logits() {
+    // Logits are twice the calibrated log-odds, so the best temperature is 2.
+    let (mut logits, mut truth) = (Vec::new(), Vec::new());
+    for step in -6..=6 {
+        let z = step as f32 * 0.5;
+        let positives = (100.0 / (1.0 + (-z).exp())).round() as usize;
+        for i in 0..100 {
+            logits.push(vec![2.0 * z]);
+            truth.push(vec![i < positives]);
+        }
+    }
+    let t = calibrate::fit_temperature(&logits, &truth, Task::MultiLabel);
+    assert!((t - 2.0).abs() < 0.08, "fitted temperature {t}");
+}
+
+#[test]
+fn rules_decide_as_documented() {
+    let thresholds = Thresholds {
+        rule: Rule::Global,
+        temperature: 1.0,
+        global: 0.5,
+        per_label: vec![0.2, 0.9, 0.5],
+    };
+    let row = [0.3, 0.45, 0.1];
+    assert_eq!(thresholds.decide(&row, Rule::Global), [false, false, false]);
+    assert_eq!(
+        thresholds.decide(&row, Rule::GlobalTop1),
+        [false, true, false]
+    );
+    assert_eq!(
+        thresholds.decide(&row, Rule::PerLabel),
+        [true, false, false]
+    );
+    assert_eq!(
+        thresholds.decide(&row, Rule::PerLabelTop1),
+        [true, true, false]
+    );
+    assert_eq!(thresholds.decide(&row, Rule::Argmax), [false, true, false]);
+}
+
+#[test]
+fn probabilities_are_sigmoids_or_a_softmax_at_the_temperature() {
+    let multi = calibrate::probabilities(&[0.0, 2.0], 2.0, Task::MultiLabel);
+    assert!((multi[0] - 0.5).abs() < 1e-6);
+    assert!((multi[1] - 1.0 / (1.0 + (-1f32).exp())).abs() < 1e-6);
+    let single = calibrate::probabilities(&[1.0, 1.0, 1000.0], 1.0, Task::SingleLabel);
+    assert!((single.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    assert!(
+        single[2] > 0.999,
+        "a huge logit neither overflows nor loses: {single:?}"
+    );
+}

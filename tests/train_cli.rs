@@ -1,0 +1,328 @@
+//! The training command end to end on the tiny model: it learns a synthetic
+//! task that is separable by keywords, `eval --json` and `predict` read what
+//! it wrote, and a run killed mid-way and resumed ends bit-identical to an
+//! uninterrupted one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Genres and the keyword that marks each in the synthetic plots.
+const GENRES: [(&str, &str); 3] = [("Learning", "school"), ("Urban", "city"), ("Sport", "team")];
+/// Words that carry no genre.
+const FILLER: [&str; 16] = [
+    "with", "that", "from", "were", "they", "which", "have", "first", "also", "their", "been",
+    "when", "after", "there", "into", "time",
+];
+/// Metrics `eval --json` must print for a multi-label model.
+const MULTI_LABEL_KEYS: [&str; 20] = [
+    "subset_accuracy",
+    "hamming_loss",
+    "label_accuracy",
+    "micro_precision",
+    "micro_recall",
+    "micro_f1",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+    "samples_precision",
+    "samples_recall",
+    "samples_f1",
+    "samples_jaccard",
+    "macro_roc_auc",
+    "at_least_one",
+    "rows",
+    "labels",
+];
+
+/// Writes `rows` synthetic plots as CSV (columns plot, genres "A|B").
+fn synthetic_csv(path: &Path, rows: usize) {
+    let mut state = 12345u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    let mut writer = csv::Writer::from_path(path).unwrap();
+    writer.write_record(["plot", "genres"]).unwrap();
+    for row in 0..rows {
+        let mut words: Vec<&str> = (0..6 + next() % 6)
+            .map(|_| FILLER[next() % FILLER.len()])
+            .collect();
+        let mut genres = Vec::new();
+        for (i, (genre, keyword)) in GENRES.iter().enumerate() {
+            if next() % 5 < 2 || (genres.is_empty() && i == row % GENRES.len()) {
+                let at = next() % (words.len() + 1);
+                words.insert(at, keyword);
+                genres.push(*genre);
+            }
+        }
+        // The row number keeps every text unique, so none is dropped as a duplicate.
+        let plot = format!("{} {row}", words.join(" "));
+        writer.write_record([plot, genres.join("|")]).unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+fn plotgenre<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plotgenre"));
+    command.args(args).env("RAYON_NUM_THREADS", "2");
+    command
+}
+
+/// `command` with the arguments that read the synthetic CSV.
+fn with_data(command: &str, data: &str) -> Vec<String> {
+    [
+        command,
+        "--format",
+        "csv",
+        "--data",
+        data,
+        "--text-col",
+        "plot",
+        "--label-col",
+        "genres",
+        "--label-sep",
+        "|",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn train_args(data: &str, out: &str, epochs: &str) -> Vec<String> {
+    let base = common::fixture("tiny").display().to_string();
+    let mut args = with_data("train", data);
+    args.extend(
+        [
+            "--base",
+            &base,
+            "--out",
+            out,
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "8",
+            "--lr",
+            "3e-3",
+            "--checkpoint-every",
+            "5",
+            "--patience",
+            "100",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args
+}
+
+fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Trains the tiny model for `epochs` on `rows` synthetic plots; returns the
+/// folder holding everything, the data file and the model folder.
+fn trained(rows: usize, epochs: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("plots.csv");
+    synthetic_csv(&data, rows);
+    let out = dir.path().join("model");
+    run_ok(&mut plotgenre(&train_args(
+        path_str(&data),
+        path_str(&out),
+        epochs,
+    )));
+    (dir, data, out)
+}
+
+#[test]
+fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
+    let (dir, data, out) = trained(600, "8");
+
+    for file in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "labels.json",
+        "thresholds.json",
+        "metrics.json",
+        "report.md",
+        "f1_by_genre.svg",
+        "confusion_by_genre.svg",
+        "training_curves.svg",
+    ] {
+        assert!(out.join(file).is_file(), "{file} was not written");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let rule = metrics["rule"].as_str().unwrap();
+    let test_f1 = metrics["test"]["rules"][rule]["micro_f1"].as_f64().unwrap();
+    assert!(
+        test_f1 > 0.9,
+        "test micro-F1 {test_f1} on a keyword-separable task"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for (genre, _) in GENRES {
+        assert!(
+            report.contains(&format!("| {genre} |")),
+            "report.md lacks a row for {genre}"
+        );
+    }
+
+    let mut eval_args = with_data("eval", path_str(&data));
+    let metrics_out = dir.path().join("eval.json");
+    eval_args.extend(
+        [
+            "--model",
+            path_str(&out),
+            "--json",
+            "--metrics-out",
+            path_str(&metrics_out),
+        ]
+        .map(String::from),
+    );
+    let eval = run_ok(&mut plotgenre(&eval_args));
+    let stdout = String::from_utf8(eval.stdout).unwrap();
+    let object: serde_json::Value =
+        serde_json::from_str(stdout.trim()).expect("stdout is one JSON object");
+    for key in MULTI_LABEL_KEYS {
+        assert!(
+            object.get(key).is_some(),
+            "eval --json lacks {key}: {stdout}"
+        );
+    }
+    assert_eq!(object["labels"], 3);
+    assert!(
+        (object["micro_f1"].as_f64().unwrap() - test_f1).abs() < 1e-9,
+        "eval agrees with training's test figure"
+    );
+
+    let input = dir.path().join("input.csv");
+    std::fs::write(
+        &input,
+        "id,plot\n1,they were at school with their team\n2,from the city\n",
+    )
+    .unwrap();
+    let predictions = dir.path().join("predictions.csv");
+    run_ok(&mut plotgenre(&[
+        "predict",
+        "--model",
+        path_str(&out),
+        "--input",
+        path_str(&input),
+        "--output",
+        path_str(&predictions),
+    ]));
+    let mut reader = csv::Reader::from_path(&predictions).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        [
+            "id",
+            "plot",
+            "predicted_genres",
+            "p_Learning",
+            "p_Sport",
+            "p_Urban"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(&rows[0][2], "Learning|Sport");
+    assert_eq!(&rows[1][2], "Urban");
+}
+
+/// The tensors of a safetensors file, as raw bytes by name.
+fn tensor_bytes(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    tensors.sort();
+    tensors
+}
+
+#[test]
+fn a_killed_run_resumed_ends_bit_identical_to_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("plots.csv");
+    synthetic_csv(&data, 1500);
+    let data = path_str(&data);
+    let whole: PathBuf = dir.path().join("whole");
+    run_ok(&mut plotgenre(&train_args(data, path_str(&whole), "3")));
+
+    let resumed = dir.path().join("resumed");
+    let args = train_args(data, path_str(&resumed), "3");
+    let mut child = plotgenre(&args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = resumed.join("checkpoint.safetensors");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !checkpoint.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before a checkpoint was written"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the run finished before it could be killed"
+    );
+    assert!(
+        !resumed.join("thresholds.json").exists(),
+        "killed before the end"
+    );
+
+    let mut resume_args = args.clone();
+    resume_args.extend(["--resume".to_string(), path_str(&resumed).to_string()]);
+    run_ok(&mut plotgenre(&resume_args));
+
+    assert!(
+        std::fs::read(whole.join("model.safetensors")).unwrap()
+            == std::fs::read(resumed.join("model.safetensors")).unwrap(),
+        "best weights differ"
+    );
+    assert!(
+        tensor_bytes(&whole.join("checkpoint.safetensors")) == tensor_bytes(&checkpoint),
+        "final weights or optimizer state differ"
+    );
+    assert_eq!(
+        std::fs::read(whole.join("thresholds.json")).unwrap(),
+        std::fs::read(resumed.join("thresholds.json")).unwrap()
+    );
+}
+
+#[test]
+fn resume_refuses_a_checkpoint_of_other_settings() {
+    let (_dir, data, out) = trained(200, "1");
+    let mut args = train_args(path_str(&data), path_str(&out), "2");
+    args.extend(["--resume".to_string(), path_str(&out).to_string()]);
+    let output = plotgenre(&args).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("other training options"), "{stderr}");
+}
