@@ -10,6 +10,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 PORT ?= 8080
 DATA ?= ../shared/data
+MODEL ?= models/movies
 
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
@@ -26,7 +27,7 @@ BASE_DOWNLOAD := models/.download
 RUST_SOURCES := Cargo.toml Cargo.lock .cargo/config.toml $(shell find src -name '*.rs')
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
 
-.PHONY: help base wasm test serve browser-deps clean bench bench-train train-movies train-kslimon train-imdb27
+.PHONY: help base wasm test serve browser-deps clean bench bench-train bench-quant bench-wasm export train-movies train-kslimon train-imdb27
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
@@ -60,10 +61,19 @@ $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 test: base wasm browser-deps ## Run every test: native, fixtures, base-model parity and headless Chromium.
 	PLOTGENRE_TEST_ALL=1 $(CARGO) test --release --features train
 
-bench: bench-train ## Run every benchmark (tables on stdout, one RESULT line each).
+bench: bench-train bench-quant bench-wasm ## Run every benchmark (tables on stdout, one RESULT line each).
 
 bench-train: base ## Training speed on movies (batch 16, max length 128), side by side with PyTorch if installed.
 	$(CARGO) bench --features train --bench train
+
+bench-quant: ## Bundle size and test figures per quantization for models/movies and models/kslimon.
+	$(CARGO) bench --features train --bench quant
+
+bench-wasm: base wasm browser-deps ## Latency, start-up time, sizes and memory of the wasm build in headless Chromium.
+	$(CARGO) bench --features train --bench wasm
+
+export: ## Quantize MODEL (a trained folder) into MODEL/model.plotgenre at the default quantization.
+	$(CARGO) run --release --features train -- export --model $(MODEL) --out $(MODEL)/model.plotgenre
 
 train-movies: base ## Fine-tune on movies into models/movies (figures in models/movies/report.md).
 	$(CARGO) run --release --features train -- train --format movies --data $(DATA)/movies/movies.csv --out models/movies

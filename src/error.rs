@@ -43,6 +43,10 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     Model { path: PathBuf, problem: String },
 
+    /// A model bundle that is not one, is damaged or has another format version.
+    #[error("invalid bundle: {0}")]
+    Bundle(String),
+
     /// A chart of the training report could not be drawn.
     #[error("chart: {0}")]
     Chart(String),

@@ -10,8 +10,11 @@
 //! The same model code trains (feature `train`, the native command line) and
 //! infers (the default build, compiled to wasm32 for the browser page).
 
+pub mod bundle;
 pub mod error;
+pub mod labels;
 pub mod model;
+pub mod pipeline;
 pub mod tokenize;
 
 #[cfg(feature = "train")]

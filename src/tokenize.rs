@@ -114,3 +114,18 @@ impl TextEncoder {
         })
     }
 }
+
+/// Replaces every run of Unicode whitespace with one space and trims, so that
+/// every implementation hashes the same text.
+pub fn normalize_text(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text a model reads for a plot and an optional title: `"Title. plot"`,
+/// exactly the form of the `movies` training data (EVALUATION.md).
+pub fn model_input(title: Option<&str>, plot: &str) -> String {
+    match title {
+        Some(title) => format!("{}. {plot}", normalize_text(title)),
+        None => plot.to_string(),
+    }
+}

@@ -1,59 +1,155 @@
-//! The browser edge: wasm-bindgen exports that take model files as bytes
-//! (the page fetches and caches them) and return plain JS objects. Errors
-//! reach JavaScript as `Error` with the library's message.
+//! The browser edge: wasm-bindgen exports over a bundle the page fetched and
+//! cached. Results are plain JS objects (typed in the generated `.d.ts`);
+//! errors reach JavaScript as `Error` with the library's message.
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::model::{self, Mode};
-use crate::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
+use crate::bundle::{Bundle, Provenance, FORMAT_VERSION};
+use crate::labels::{Rule, Task};
+use crate::pipeline::{Classification, Pipeline};
+use crate::tokenize::model_input;
 
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// The encoder's output for one text, as handed to JavaScript.
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** One genre of a classified plot. */
+export interface GenreScore {
+  genre: string;
+  /** Calibrated probability in [0, 1]. */
+  probability: number;
+  /** Whether the model's tuned decision rule picks this genre. */
+  predicted: boolean;
+}
+
+/** The model's answer for one plot. */
+export interface Classification {
+  /** Every genre, most probable first. */
+  genres: GenreScore[];
+  /** The plot was longer than the model reads; only its beginning counted. */
+  truncated: boolean;
+}
+
+/** What a loaded bundle is. */
+export interface ModelInfo {
+  formatVersion: number;
+  sizeBytes: number;
+  quantization: string;
+  task: "multi_label" | "single_label";
+  labels: string[];
+  maxLength: number;
+  rule: string;
+  temperature: number;
+  globalThreshold: number;
+  perLabelThresholds: number[];
+  provenance: {
+    base_model: string;
+    training_data: string;
+    created: string;
+    metrics: Record<string, unknown>;
+  };
+}
+"#;
+
+/// `ModelInfo` of the TypeScript types above.
 #[derive(Serialize)]
-struct Encoded {
-    ids: Vec<u32>,
-    /// `[seq_len, dim]`.
-    shape: [usize; 2],
-    /// Row-major last hidden states.
-    hidden: Vec<f32>,
-    truncated: bool,
+#[serde(rename_all = "camelCase")]
+struct Info {
+    format_version: u32,
+    size_bytes: usize,
+    quantization: String,
+    task: Task,
+    labels: Vec<String>,
+    max_length: usize,
+    rule: Rule,
+    temperature: f32,
+    global_threshold: f32,
+    per_label_thresholds: Vec<f32>,
+    provenance: Provenance,
 }
 
-/// A loaded DistilBERT encoder and its tokenizer.
-#[wasm_bindgen(js_name = Encoder)]
-pub struct EncoderHandle {
-    encoder: model::Encoder,
-    tokenizer: TextEncoder,
+/// A genre classifier loaded from bundle bytes.
+#[wasm_bindgen(js_name = Classifier)]
+pub struct ClassifierHandle {
+    pipeline: Pipeline,
+    info: Info,
 }
 
-#[wasm_bindgen(js_class = Encoder)]
-impl EncoderHandle {
-    /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from bytes.
-    pub fn load(config: &[u8], weights: &[u8], tokenizer: &[u8]) -> Result<EncoderHandle, JsError> {
-        let (_, encoder) = model::load_encoder(config, weights)?;
-        let tokenizer = TextEncoder::from_bytes(tokenizer, DEFAULT_MAX_LENGTH)?;
-        Ok(EncoderHandle { encoder, tokenizer })
+/// Plain JS objects (not `Map`s) for every struct and JSON value.
+fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
+    Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// The model input for a plot and an optional title; a blank title counts as none.
+fn input(text: &str, title: Option<&str>) -> String {
+    model_input(title.filter(|t| !t.trim().is_empty()), text)
+}
+
+#[wasm_bindgen(js_class = Classifier)]
+impl ClassifierHandle {
+    /// Verifies and loads a bundle (from `plotgenre export`).
+    pub fn load(bytes: &[u8]) -> Result<ClassifierHandle, JsError> {
+        let bundle = Bundle::from_bytes(bytes)?;
+        let pipeline = bundle.pipeline()?;
+        let manifest = bundle.manifest;
+        let info = Info {
+            format_version: FORMAT_VERSION,
+            size_bytes: bundle.size,
+            quantization: manifest.quantization,
+            task: manifest.task,
+            labels: manifest.labels,
+            max_length: manifest.max_length,
+            rule: manifest.thresholds.rule,
+            temperature: manifest.thresholds.temperature,
+            global_threshold: manifest.thresholds.global,
+            per_label_thresholds: manifest.thresholds.per_label,
+            provenance: manifest.provenance,
+        };
+        Ok(ClassifierHandle { pipeline, info })
     }
 
-    /// Last hidden states of one text: `{ids, shape: [seq, dim], hidden, truncated}`.
-    pub fn encode(&self, text: &str) -> Result<JsValue, JsError> {
-        let batch = self.tokenizer.encode_batch(&[text])?;
-        let hidden = self
-            .encoder
-            .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer)?
-            .squeeze(0)?;
-        let (seq, dim) = hidden.dims2()?;
-        let encoded = Encoded {
-            ids: batch.input_ids.flatten_all()?.to_vec1()?,
-            shape: [seq, dim],
-            hidden: hidden.flatten_all()?.to_vec1()?,
-            truncated: batch.truncated[0],
-        };
-        Ok(serde_wasm_bindgen::to_value(&encoded)?)
+    /// Genres of one plot, most probable first; `title` is optional.
+    #[wasm_bindgen(unchecked_return_type = "Classification")]
+    pub fn classify(&self, text: &str, title: Option<String>) -> Result<JsValue, JsError> {
+        let text = input(text, title.as_deref());
+        let mut results = self.pipeline.classify(&[&text])?;
+        let result: Option<Classification> = results.pop();
+        to_js(&result)
+    }
+
+    /// Genres of many plots in one batched pass; `titles`, when given, pairs
+    /// with `texts` by index.
+    #[wasm_bindgen(js_name = classifyBatch, unchecked_return_type = "Classification[]")]
+    pub fn classify_batch(
+        &self,
+        texts: Vec<String>,
+        titles: Option<Vec<String>>,
+    ) -> Result<JsValue, JsError> {
+        let titles = titles.unwrap_or_default();
+        let inputs: Vec<String> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| input(text, titles.get(i).map(String::as_str)))
+            .collect();
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        if refs.is_empty() {
+            return to_js(&Vec::<Classification>::new());
+        }
+        to_js(&self.pipeline.classify(&refs)?)
+    }
+
+    /// Genre names, in the model's order.
+    pub fn labels(&self) -> Vec<String> {
+        self.info.labels.clone()
+    }
+
+    /// What the bundle is: format, size, quantization, rule, provenance.
+    #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        to_js(&self.info)
     }
 }

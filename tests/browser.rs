@@ -1,67 +1,117 @@
-//! The browser path end to end: headless Chromium loads the wasm build from
-//! pkg/, runs the tiny model on real-looking texts, and must return the same
-//! token ids and hidden states as the native build (max abs diff <= 1e-4).
-//! Needs `make wasm` and `make browser-deps` (`make test` runs both).
+//! The browser path end to end: a bundle of the real MiniLM encoder (with a
+//! seeded random head, quantized as the page ships it) is classified in
+//! headless Chromium through the wasm `Classifier` and natively from the same
+//! bytes; on 50 real plots the probabilities must agree within 1e-4.
+//! Needs `make base`, `make wasm` and `make browser-deps` (`make test` runs all).
 
 mod common;
 
 use std::process::Command;
 
-use candle_core::Tensor;
-use plotgenre::model::{self, Mode};
-use plotgenre::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
+use plotgenre::bundle::Bundle;
+use plotgenre::labels::{Rule, Thresholds};
+use plotgenre::train::data::{Dataset, Format};
+use plotgenre::train::export;
 use serde::Deserialize;
 
 const TOLERANCE: f32 = 1e-4;
+const PLOTS: usize = 50;
 
 #[derive(Deserialize)]
 struct BrowserRun {
     ok: bool,
     error: Option<String>,
     #[serde(default)]
-    results: Vec<Encoded>,
+    labels: Vec<String>,
+    #[serde(default)]
+    info: serde_json::Value,
+    #[serde(default)]
+    results: Vec<Classification>,
+    #[serde(rename = "badBundle")]
+    bad_bundle: Option<BadBundle>,
 }
 
 #[derive(Deserialize)]
-struct Encoded {
-    ids: Vec<u32>,
-    shape: [usize; 2],
-    hidden: Vec<f32>,
+struct Classification {
+    genres: Vec<GenreScore>,
+    truncated: bool,
 }
 
-fn texts() -> Vec<String> {
-    vec![
-        "A retired hitman is pulled back into the underworld when gangsters kill his dog.".into(),
-        "Amélie, a shy waitress in Montmartre, decides to change the lives of those around her — for the better. 😊".into(),
-        "\"Why so serious?\" asks the Joker, as Gotham's 'white knight' falls.".into(),
-        "In space no one can hear you scream. ".repeat(40),
-    ]
+#[derive(Deserialize)]
+struct GenreScore {
+    genre: String,
+    probability: f32,
+    predicted: bool,
+}
+
+#[derive(Deserialize)]
+struct BadBundle {
+    #[serde(rename = "isError")]
+    is_error: bool,
+    message: String,
 }
 
 #[test]
-fn wasm_in_chromium_matches_the_native_encoder() {
+fn wasm_in_chromium_classifies_like_the_native_build() {
     let root = common::root();
+    let movies = root.join("../shared/data/movies/movies.csv");
     if !common::available(&root.join("pkg/plotgenre_bg.wasm"), "run `make wasm`")
         || !common::available(
             &root.join("tests/browser/node_modules/playwright-core"),
             "run `make browser-deps`",
         )
+        || !common::available(
+            &root.join("models/base/model.safetensors"),
+            "run `make base`",
+        )
+        || !common::available(&movies, "../shared/data is beside the checkout")
     {
         return;
     }
-    let texts = texts();
-    let texts_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(texts_file.path(), serde_json::to_vec(&texts).unwrap()).unwrap();
+    let dataset = Dataset::load(&movies, &Format::Movies).unwrap();
+    let mut texts: Vec<String> = dataset.test[..PLOTS]
+        .iter()
+        .map(|e| e.text.clone())
+        .collect();
+    texts.push("word ".repeat(300));
+    // A low temperature spreads the random head's small logits over the
+    // whole probability range, so a wrong hidden state cannot hide.
+    let thresholds = Thresholds {
+        rule: Rule::PerLabel,
+        temperature: 0.05,
+        global: 0.5,
+        per_label: vec![0.5; dataset.labels.len()],
+    };
+    let quantization = export::DEFAULT_QUANTIZATION.parse().unwrap();
+    let bytes = export::untrained_bundle(
+        &root.join("models/base"),
+        &dataset.labels,
+        quantization,
+        thresholds,
+    )
+    .unwrap();
+
+    let served = tempfile::Builder::new()
+        .prefix(".browser-test-")
+        .tempdir_in(&root)
+        .unwrap();
+    std::fs::write(served.path().join("model.plotgenre"), &bytes).unwrap();
+    let texts_file = served.path().join("texts.json");
+    std::fs::write(&texts_file, serde_json::to_vec(&texts).unwrap()).unwrap();
+    let url = format!(
+        "/{}/model.plotgenre",
+        served.path().file_name().unwrap().to_str().unwrap()
+    );
     let output = Command::new("node")
         .arg(root.join("tests/browser/run.mjs"))
         .args([
             "--root",
             root.to_str().unwrap(),
-            "--model",
-            "/tests/fixtures/tiny",
+            "--bundle",
+            &url,
             "--texts",
         ])
-        .arg(texts_file.path())
+        .arg(&texts_file)
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -77,39 +127,58 @@ fn wasm_in_chromium_matches_the_native_encoder() {
         run.error,
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(run.results.len(), texts.len());
 
-    let tiny = common::fixture("tiny");
-    let read = |name: &str| std::fs::read(tiny.join(name)).unwrap();
-    let (config, encoder) =
-        model::load_encoder(&read("config.json"), &read("model.safetensors")).unwrap();
-    let tokenizer = TextEncoder::from_bytes(&read("tokenizer.json"), DEFAULT_MAX_LENGTH).unwrap();
-    for (text, browser) in texts.iter().zip(&run.results) {
-        let batch = tokenizer.encode_batch(&[text]).unwrap();
-        let ids: Vec<u32> = batch.input_ids.flatten_all().unwrap().to_vec1().unwrap();
-        assert_eq!(browser.ids, ids, "token ids for {text:?}");
-        let native = encoder
-            .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer)
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
-        assert_eq!(browser.shape, [ids.len(), config.dim]);
-        let in_browser = Tensor::from_vec(
-            browser.hidden.clone(),
-            (browser.shape[0], browser.shape[1]),
-            &candle_core::Device::Cpu,
-        )
-        .unwrap();
-        let diff = common::max_abs_diff(&native, &in_browser);
-        println!(
-            "browser vs native: {} tokens, max abs diff {diff:.2e}",
-            ids.len()
-        );
-        assert!(diff <= TOLERANCE, "max abs diff {diff} for {text:?}");
-    }
-    assert_eq!(
-        run.results[3].ids.len(),
-        DEFAULT_MAX_LENGTH,
-        "the long text is truncated"
+    assert_eq!(run.labels, dataset.labels);
+    assert_eq!(run.info["sizeBytes"], bytes.len());
+    assert_eq!(run.info["formatVersion"], plotgenre::bundle::FORMAT_VERSION);
+    assert_eq!(run.info["quantization"], export::DEFAULT_QUANTIZATION);
+    let bad = run.bad_bundle.expect("the page tried a bad bundle");
+    assert!(bad.is_error, "a bad bundle must throw an Error");
+    assert!(
+        bad.message.contains("not a plotgenre bundle"),
+        "{}",
+        bad.message
     );
+
+    let native = Bundle::from_bytes(&bytes).unwrap().pipeline().unwrap();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let expected = native.classify(&refs).unwrap();
+    assert_eq!(run.results.len(), texts.len());
+    let mut max_diff = 0f32;
+    let mut spread = (1f32, 0f32);
+    for (browser, native) in run.results.iter().zip(&expected) {
+        assert_eq!(browser.truncated, native.truncated);
+        assert_eq!(browser.genres.len(), native.genres.len());
+        for genre in &browser.genres {
+            let reference = native
+                .genres
+                .iter()
+                .find(|g| g.genre == genre.genre)
+                .expect("same genres");
+            max_diff = max_diff.max((genre.probability - reference.probability).abs());
+            if (reference.probability - 0.5).abs() > 10.0 * TOLERANCE {
+                assert_eq!(
+                    genre.predicted, reference.predicted,
+                    "{}: browser {} native {}",
+                    genre.genre, genre.probability, reference.probability
+                );
+            }
+            spread = (
+                spread.0.min(reference.probability),
+                spread.1.max(reference.probability),
+            );
+        }
+    }
+    println!(
+        "browser vs native on {} texts: max abs probability diff {max_diff:.2e} (probabilities span {:.3}..{:.3})",
+        texts.len(),
+        spread.0,
+        spread.1
+    );
+    assert!(
+        spread.1 - spread.0 > 0.5,
+        "the test model's outputs barely vary"
+    );
+    assert!(max_diff <= TOLERANCE, "max abs diff {max_diff}");
+    assert!(run.results[PLOTS].truncated, "the long text is truncated");
 }

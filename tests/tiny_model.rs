@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::{Tensor, D};
-use plotgenre::model::{weights, Classifier, Config, DropoutRng, Mode, Pooling, Tensors};
+use plotgenre::model::{weights, Classifier, Config, DropoutRng, Mode, Pooling, Source, Tensors};
 use plotgenre::tokenize::TextEncoder;
 use rand::SeedableRng;
 
@@ -22,7 +22,7 @@ fn tiny_tensors() -> Tensors {
 }
 
 fn classifier(config: &Config, tensors: Tensors) -> Classifier {
-    Classifier::load(weights::var_builder(tensors), config).expect("tiny model loads")
+    Classifier::load(&Source::dense(tensors), config).expect("tiny model loads")
 }
 
 fn inputs() -> (Tensor, Tensor, serde_json::Value) {
@@ -198,7 +198,7 @@ fn bad_configs_and_weights_are_refused_with_the_field() {
     assert!(err.contains("vocab_size"), "{err}");
     let mut tensors = tiny_tensors();
     tensors.remove("distilbert.transformer.layer.1.ffn.lin2.weight");
-    let err = Classifier::load(weights::var_builder(tensors), &tiny_config())
+    let err = Classifier::load(&Source::dense(tensors), &tiny_config())
         .unwrap_err()
         .to_string();
     assert!(err.contains("transformer.layer.1.ffn.lin2.weight"), "{err}");

@@ -246,6 +246,31 @@ fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(&rows[0][2], "Learning|Sport");
     assert_eq!(&rows[1][2], "Urban");
+
+    // The exported bundle is the same model: exactly at f32, nearly at q8_0.
+    for (quant, tolerance) in [("f32", 1e-9), ("q8_0", 0.02)] {
+        let bundle = dir.path().join(format!("model-{quant}.plotgenre"));
+        run_ok(&mut plotgenre(&[
+            "export",
+            "--model",
+            path_str(&out),
+            "--quant",
+            quant,
+            "--out",
+            path_str(&bundle),
+        ]));
+        let mut args = eval_args.clone();
+        let model_at = args.iter().position(|a| a == "--model").unwrap() + 1;
+        args[model_at] = path_str(&bundle).to_string();
+        let eval = run_ok(&mut plotgenre(&args));
+        let from_bundle: serde_json::Value =
+            serde_json::from_str(String::from_utf8(eval.stdout).unwrap().trim()).unwrap();
+        let f1 = from_bundle["micro_f1"].as_f64().unwrap();
+        assert!(
+            (f1 - test_f1).abs() <= tolerance,
+            "{quant} bundle: micro-F1 {f1} against the folder's {test_f1}"
+        );
+    }
 }
 
 /// The tensors of a safetensors file, as raw bytes by name.

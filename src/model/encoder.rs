@@ -7,12 +7,12 @@
 //! shape with Hugging Face's meaning (1 = real token, 0 = padding). Output:
 //! the last hidden states `(batch, seq, dim)`.
 
-use candle_core::{DType, Module, Tensor};
-use candle_nn::{embedding, Embedding, VarBuilder};
+use candle_core::{DType, Tensor};
 
 use super::config::{Activation, Config, LAYER_NORM_EPS};
 use super::fused;
-use super::layers::{softmax, Dropout, LayerNorm, Linear, Mode};
+use super::layers::{softmax, Dropout, Embedding, LayerNorm, Linear, Mode};
+use super::weights::Source;
 use crate::{Error, Result};
 
 /// Word and learned position embeddings, summed and normalised.
@@ -26,15 +26,19 @@ struct Embeddings {
 }
 
 impl Embeddings {
-    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+    fn load(source: &Source, config: &Config) -> Result<Self> {
         Ok(Self {
-            word_embeddings: embedding(config.vocab_size, config.dim, vb.pp("word_embeddings"))?,
-            position_embeddings: embedding(
+            word_embeddings: Embedding::load(
+                config.vocab_size,
+                config.dim,
+                &source.pp("word_embeddings"),
+            )?,
+            position_embeddings: Embedding::load(
                 config.max_position_embeddings,
                 config.dim,
-                vb.pp("position_embeddings"),
+                &source.pp("position_embeddings"),
             )?,
-            layer_norm: LayerNorm::load(config.dim, LAYER_NORM_EPS, vb.pp("LayerNorm"))?,
+            layer_norm: LayerNorm::load(config.dim, LAYER_NORM_EPS, &source.pp("LayerNorm"))?,
             dropout: Dropout::new(config.dropout),
             max_positions: config.max_position_embeddings,
         })
@@ -70,13 +74,13 @@ struct SelfAttention {
 }
 
 impl SelfAttention {
-    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+    fn load(source: &Source, config: &Config) -> Result<Self> {
         let dim = config.dim;
         Ok(Self {
-            q_lin: Linear::load(dim, dim, vb.pp("q_lin"))?,
-            k_lin: Linear::load(dim, dim, vb.pp("k_lin"))?,
-            v_lin: Linear::load(dim, dim, vb.pp("v_lin"))?,
-            out_lin: Linear::load(dim, dim, vb.pp("out_lin"))?,
+            q_lin: Linear::load(dim, dim, &source.pp("q_lin"))?,
+            k_lin: Linear::load(dim, dim, &source.pp("k_lin"))?,
+            v_lin: Linear::load(dim, dim, &source.pp("v_lin"))?,
+            out_lin: Linear::load(dim, dim, &source.pp("out_lin"))?,
             dropout: Dropout::new(config.attention_dropout),
             n_heads: config.n_heads,
             head_dim: config.head_dim(),
@@ -119,10 +123,10 @@ struct FeedForward {
 }
 
 impl FeedForward {
-    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+    fn load(source: &Source, config: &Config) -> Result<Self> {
         Ok(Self {
-            lin1: Linear::load(config.dim, config.hidden_dim, vb.pp("lin1"))?,
-            lin2: Linear::load(config.hidden_dim, config.dim, vb.pp("lin2"))?,
+            lin1: Linear::load(config.dim, config.hidden_dim, &source.pp("lin1"))?,
+            lin2: Linear::load(config.hidden_dim, config.dim, &source.pp("lin2"))?,
             activation: config.activation,
             dropout: Dropout::new(config.dropout),
         })
@@ -149,15 +153,19 @@ struct Block {
 }
 
 impl Block {
-    fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+    fn load(source: &Source, config: &Config) -> Result<Self> {
         Ok(Self {
-            attention: SelfAttention::load(vb.pp("attention"), config)?,
-            sa_layer_norm: LayerNorm::load(config.dim, LAYER_NORM_EPS, vb.pp("sa_layer_norm"))?,
-            ffn: FeedForward::load(vb.pp("ffn"), config)?,
+            attention: SelfAttention::load(&source.pp("attention"), config)?,
+            sa_layer_norm: LayerNorm::load(
+                config.dim,
+                LAYER_NORM_EPS,
+                &source.pp("sa_layer_norm"),
+            )?,
+            ffn: FeedForward::load(&source.pp("ffn"), config)?,
             output_layer_norm: LayerNorm::load(
                 config.dim,
                 LAYER_NORM_EPS,
-                vb.pp("output_layer_norm"),
+                &source.pp("output_layer_norm"),
             )?,
         })
     }
@@ -178,14 +186,14 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Loads from a builder rooted at the encoder (`embeddings.*`, `transformer.*`).
-    pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+    /// Loads from a source rooted at the encoder (`embeddings.*`, `transformer.*`).
+    pub fn load(source: &Source, config: &Config) -> Result<Self> {
         config.validate()?;
         let layers = (0..config.n_layers)
-            .map(|i| Block::load(vb.pp(format!("transformer.layer.{i}")), config))
+            .map(|i| Block::load(&source.pp(format!("transformer.layer.{i}")), config))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            embeddings: Embeddings::load(vb.pp("embeddings"), config)?,
+            embeddings: Embeddings::load(&source.pp("embeddings"), config)?,
             layers,
         })
     }

@@ -3,11 +3,10 @@
 //! by a configurable [`Pooling`].
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::VarBuilder;
 
 use super::config::{Config, Pooling};
 use super::layers::{Dropout, Linear, Mode};
-use super::weights::Tensors;
+use super::weights::{Source, Tensors};
 use crate::Result;
 use rand::Rng;
 
@@ -39,11 +38,11 @@ pub struct Head {
 
 impl Head {
     /// Loads `pre_classifier.*` and `classifier.*` for `num_labels` classes.
-    pub fn load(vb: VarBuilder, config: &Config, num_labels: usize) -> Result<Self> {
+    pub fn load(source: &Source, config: &Config, num_labels: usize) -> Result<Self> {
         Ok(Self {
             pooling: config.pooling,
-            pre_classifier: Linear::load(config.dim, config.dim, vb.pp("pre_classifier"))?,
-            classifier: Linear::load(config.dim, num_labels, vb.pp("classifier"))?,
+            pre_classifier: Linear::load(config.dim, config.dim, &source.pp("pre_classifier"))?,
+            classifier: Linear::load(config.dim, num_labels, &source.pp("classifier"))?,
             dropout: Dropout::new(config.seq_classif_dropout),
         })
     }

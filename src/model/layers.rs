@@ -4,11 +4,11 @@
 //! passes, so training and inference share one definition.
 
 use candle_core::Tensor;
-use candle_nn::VarBuilder;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::fused;
+use super::weights::{Source, Table};
 use crate::Result;
 
 /// The random source of dropout masks; seeded, so training is reproducible.
@@ -41,10 +41,10 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     /// Loads `weight` and `bias` of width `dim`.
-    pub fn load(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+    pub fn load(dim: usize, eps: f64, source: &Source) -> Result<Self> {
         Ok(Self {
-            weight: vb.get(dim, "weight")?,
-            bias: vb.get(dim, "bias")?,
+            weight: source.get(dim, "weight")?,
+            bias: source.get(dim, "bias")?,
             eps,
         })
     }
@@ -80,10 +80,10 @@ pub struct Linear {
 
 impl Linear {
     /// Loads `weight` `(out, in)` and `bias` `(out,)`.
-    pub fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn load(in_dim: usize, out_dim: usize, source: &Source) -> Result<Self> {
         Ok(Self {
-            weight: vb.get((out_dim, in_dim), "weight")?,
-            bias: vb.get(out_dim, "bias")?,
+            weight: source.get((out_dim, in_dim), "weight")?,
+            bias: source.get(out_dim, "bias")?,
         })
     }
 
@@ -98,6 +98,34 @@ impl Linear {
             .broadcast_add(&self.bias)?;
         dims.push(out.dim(1)?);
         Ok(out.reshape(dims)?)
+    }
+}
+
+/// A lookup table of row vectors (token or position embeddings), dense or
+/// quantized; quantized rows are expanded only when looked up.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    table: Table,
+}
+
+impl Embedding {
+    /// Loads `weight` `(rows, dim)`.
+    pub fn load(rows: usize, dim: usize, source: &Source) -> Result<Self> {
+        Ok(Self {
+            table: source.table(rows, dim, "weight")?,
+        })
+    }
+
+    /// Rows of `ids` (any shape), giving `(..ids, dim)`.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(match &self.table {
+            Table::Dense(table) => {
+                let mut dims = ids.dims().to_vec();
+                dims.push(table.dim(1)?);
+                table.index_select(&ids.flatten_all()?, 0)?.reshape(dims)?
+            }
+            Table::Quantized(table) => table.embedding(ids)?,
+        })
     }
 }
 

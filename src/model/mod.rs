@@ -10,13 +10,12 @@ pub mod layers;
 pub mod weights;
 
 use candle_core::{Tensor, Var};
-use candle_nn::VarBuilder;
 
 pub use config::{Activation, Config, Pooling};
 pub use encoder::Encoder;
 pub use head::Head;
 pub use layers::{DropoutRng, Mode};
-pub use weights::Tensors;
+pub use weights::{Source, Tensors};
 
 use crate::{Error, Result};
 
@@ -29,9 +28,9 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Loads from a builder over canonical names (see [`weights`]); the
+    /// Loads from a source over canonical names (see [`weights`]); the
     /// classes come from the config's `id2label`.
-    pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+    pub fn load(source: &Source, config: &Config) -> Result<Self> {
         let labels = config.labels()?;
         if labels.is_empty() {
             return Err(Error::Config(
@@ -39,8 +38,8 @@ impl Classifier {
             ));
         }
         Ok(Self {
-            encoder: Encoder::load(vb.pp(weights::ENCODER_PREFIX), config)?,
-            head: Head::load(vb, config, labels.len())?,
+            encoder: Encoder::load(&source.pp(weights::ENCODER_PREFIX), config)?,
+            head: Head::load(source, config, labels.len())?,
             labels,
         })
     }
@@ -79,7 +78,7 @@ impl Classifier {
             }
         }
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let model = Classifier::load(weights::var_builder(all), config)?;
+        let model = Classifier::load(&Source::dense(all), config)?;
         Ok(Trainable { vars, model })
     }
 
@@ -105,7 +104,7 @@ pub struct Trainable {
 /// both the browser and the command line receive.
 pub fn load_encoder(config_json: &[u8], safetensors: &[u8]) -> Result<(Config, Encoder)> {
     let config = Config::from_json(config_json)?;
-    let vb = weights::var_builder(weights::from_safetensors(safetensors)?);
-    let encoder = Encoder::load(vb.pp(weights::ENCODER_PREFIX), &config)?;
+    let source = Source::dense(weights::from_safetensors(safetensors)?);
+    let encoder = Encoder::load(&source.pp(weights::ENCODER_PREFIX), &config)?;
     Ok((config, encoder))
 }

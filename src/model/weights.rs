@@ -1,10 +1,14 @@
 //! Reading checkpoints into tensors under one canonical naming: Hugging Face's
 //! `DistilBertForSequenceClassification` names, encoder under `distilbert.`.
 //! Checkpoints saved from a bare `DistilBertModel` lack that prefix; both load.
+//! A [`Source`] hands the layers their weights, dense or quantized, so one
+//! layer definition serves the f32 model and the quantized bundle.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::quantized::QTensor;
+use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::{Error, Result};
@@ -65,4 +69,107 @@ pub fn parameter_count(tensors: &Tensors, prefix: &str) -> usize {
         .filter(|(name, _)| name.starts_with(prefix))
         .map(|(_, t)| t.elem_count())
         .sum()
+}
+
+/// Quantized tensors by canonical name, as a bundle stores them.
+pub type QTensors = HashMap<String, Arc<QTensor>>;
+
+/// Where layers get their weights: f32 tensors (training, f32 inference;
+/// gradients flow) or quantized tensors (the browser bundle).
+///
+/// Quantized matrices are expanded to f32 when loaded, except embedding
+/// tables, whose rows are expanded when looked up: the bundle downloads
+/// small, and every product runs in f32. That is both faster in wasm than
+/// candle's quantized kernels (which also quantize the activations) and
+/// numerically the same on every platform.
+#[derive(Clone)]
+pub enum Source {
+    Dense(VarBuilder<'static>),
+    Quantized {
+        tensors: Arc<QTensors>,
+        prefix: String,
+    },
+}
+
+/// An embedding table `(rows, dim)`.
+#[derive(Debug, Clone)]
+pub enum Table {
+    Dense(Tensor),
+    Quantized(Arc<QTensor>),
+}
+
+impl Source {
+    /// A source over f32 tensors with canonical names.
+    pub fn dense(tensors: Tensors) -> Self {
+        Source::Dense(var_builder(tensors))
+    }
+
+    /// A source over quantized tensors with canonical names.
+    pub fn quantized(tensors: QTensors) -> Self {
+        Source::Quantized {
+            tensors: Arc::new(tensors),
+            prefix: String::new(),
+        }
+    }
+
+    /// The source of a sub-module: names below `name.`.
+    pub fn pp(&self, name: impl ToString) -> Self {
+        match self {
+            Source::Dense(vb) => Source::Dense(vb.pp(name)),
+            Source::Quantized { tensors, prefix } => Source::Quantized {
+                tensors: tensors.clone(),
+                prefix: join(prefix, &name.to_string()),
+            },
+        }
+    }
+
+    /// An f32 tensor (a quantized one is expanded) of exactly `shape`.
+    pub fn get(&self, shape: impl Into<Shape>, name: &str) -> Result<Tensor> {
+        match self {
+            Source::Dense(vb) => Ok(vb.get(shape, name)?),
+            Source::Quantized { .. } => {
+                let shape = shape.into();
+                let tensor = self.quantized_tensor(&shape, name)?;
+                Ok(tensor.dequantize(&Device::Cpu)?)
+            }
+        }
+    }
+
+    /// An embedding table `(rows, dim)`; a quantized one stays quantized.
+    pub fn table(&self, rows: usize, dim: usize, name: &str) -> Result<Table> {
+        match self {
+            Source::Dense(vb) => Ok(Table::Dense(vb.get((rows, dim), name)?)),
+            Source::Quantized { .. } => Ok(Table::Quantized(
+                self.quantized_tensor(&Shape::from((rows, dim)), name)?,
+            )),
+        }
+    }
+
+    /// The quantized tensor `name`, checked to have `shape`.
+    fn quantized_tensor(&self, shape: &Shape, name: &str) -> Result<Arc<QTensor>> {
+        let Source::Quantized { tensors, prefix } = self else {
+            return Err(Error::Weights(format!("{name} is not a quantized tensor")));
+        };
+        let full = join(prefix, name);
+        let tensor = tensors
+            .get(&full)
+            .ok_or_else(|| Error::Weights(format!("missing tensor {full}")))?;
+        if tensor.shape() != shape {
+            return Err(Error::Weights(format!(
+                "{full} has shape {:?}, expected {:?}",
+                tensor.shape(),
+                shape
+            )));
+        }
+        Ok(tensor.clone())
+    }
+}
+
+/// `prefix.name`, or `name` at the root.
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }

@@ -12,10 +12,12 @@ use super::data::{Columns, Dataset, Format};
 use super::data::{Split, Task};
 use super::evaluate::{self, Metrics};
 use super::import::{self, ImportReport, SourceLayout};
-use super::model_dir::TrainedModel;
 use super::predict;
 use super::trainer::{self, Checkpoint, Options, RunSpec};
+use super::{export, model_dir};
+use crate::bundle::Bundle;
 use crate::model::Pooling;
+use crate::pipeline::Pipeline;
 
 /// plotgenre: train and package the offline movie-genre classifier.
 #[derive(Debug, Parser)]
@@ -38,6 +40,31 @@ enum Command {
     Eval(EvalArgs),
     /// Label every row of a CSV file with predicted genres and probabilities.
     Predict(PredictArgs),
+    /// Quantize a trained model folder into the one-file bundle the page loads.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// Trained model folder (from `train`).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Storage of the embeddings and linear layers: one type for both, or
+    /// EMBEDDINGS/LINEARS (e.g. q8_0/q4k). Types: f32, f16, q8_0, q5_0, q4_0,
+    /// q4_1, q6k, q5k, q4k. k-quants need rows that are multiples of 256
+    /// values; narrower rows fall back to q4_0 (q4k), q5_0 (q5k) or q8_0.
+    #[arg(long, value_name = "Q", default_value = export::DEFAULT_QUANTIZATION)]
+    quant: export::Quantization,
+    /// Bundle file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Name of the pretrained encoder, recorded in the bundle's metadata.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "sentence-transformers/all-MiniLM-L6-v2"
+    )]
+    base_model: String,
 }
 
 /// The dataset formats `--format` accepts.
@@ -151,8 +178,8 @@ struct Invocation {
 
 #[derive(Debug, Args)]
 struct EvalArgs {
-    /// Trained model folder (from `train`).
-    #[arg(long, value_name = "DIR")]
+    /// Trained model folder (from `train`) or bundle file (from `export`).
+    #[arg(long, value_name = "DIR|FILE")]
     model: PathBuf,
     #[command(flatten)]
     data: DataArgs,
@@ -187,8 +214,8 @@ impl From<SplitArg> for Split {
 
 #[derive(Debug, Args)]
 struct PredictArgs {
-    /// Trained model folder (from `train`).
-    #[arg(long, value_name = "DIR")]
+    /// Trained model folder (from `train`) or bundle file (from `export`).
+    #[arg(long, value_name = "DIR|FILE")]
     model: PathBuf,
     /// CSV file with a header row and one plot per row.
     #[arg(long, value_name = "CSV")]
@@ -227,11 +254,33 @@ pub fn run() -> anyhow::Result<()> {
             println!("wrote {} ({rows} rows)", args.output.display());
             Ok(())
         }
+        Command::Export(args) => {
+            let exported = export::export(&args.model, args.quant, &args.base_model, &args.out)
+                .with_context(|| format!("cannot export {}", args.model.display()))?;
+            for fallback in &exported.fallbacks {
+                println!("stored as {fallback} (rows do not fit the asked type's blocks)");
+            }
+            println!(
+                "wrote {} ({:.2} MB, {})",
+                args.out.display(),
+                exported.bytes as f64 / 1e6,
+                args.quant
+            );
+            Ok(())
+        }
     }
 }
 
-fn load_model(dir: &std::path::Path) -> anyhow::Result<TrainedModel> {
-    TrainedModel::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
+/// Loads a trained model folder or a bundle file.
+fn load_model(path: &std::path::Path) -> anyhow::Result<Pipeline> {
+    let loaded = if path.is_dir() {
+        model_dir::load(path)
+    } else {
+        std::fs::read(path)
+            .map_err(|e| crate::Error::io(path, e))
+            .and_then(|bytes| Bundle::from_bytes(&bytes)?.pipeline())
+    };
+    loaded.with_context(|| format!("cannot load the model {}", path.display()))
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {

@@ -6,19 +6,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+pub use crate::labels::Task;
+pub use crate::tokenize::normalize_text;
 use crate::{Error, Result};
-
-/// What a dataset's labels mean.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    /// Any number of genres per plot (sigmoid per genre).
-    MultiLabel,
-    /// Exactly one genre per plot (softmax over genres).
-    SingleLabel,
-}
 
 /// Where the text, title and labels are in a generic CSV or JSONL file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,12 +87,6 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// Replaces every run of Unicode whitespace with one space and trims, so that
-/// every implementation hashes the same text.
-pub fn normalize_text(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Why a row was left out.
@@ -277,10 +261,7 @@ fn clean(row: RawRow, format: &Format) -> (Example, Option<DropReason>) {
     } else {
         None
     };
-    let text = match row.title {
-        Some(title) => format!("{}. {text}", normalize_text(&title)),
-        None => text,
-    };
+    let text = crate::tokenize::model_input(row.title.as_deref(), &text);
     let example = Example {
         text,
         labels,

@@ -7,31 +7,8 @@ use serde::Serialize;
 use super::calibrate::{self, Rule, Thresholds};
 use super::data::{Example, Task};
 use super::metrics::{self, LabelScores, MultiLabelMetrics, SingleLabelMetrics};
-use super::model_dir::TrainedModel;
-use crate::model::{Classifier, Mode};
-use crate::tokenize::TextEncoder;
+use crate::pipeline::Pipeline;
 use crate::Result;
-
-/// Rows per inference batch; texts are sorted by length so batches pad little.
-pub const INFERENCE_BATCH: usize = 64;
-
-/// Logits `(rows, labels)` of `texts`, in their order.
-pub fn logits(model: &Classifier, encoder: &TextEncoder, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| texts[i].len());
-    let mut out = vec![Vec::new(); texts.len()];
-    for chunk in order.chunks(INFERENCE_BATCH) {
-        let batch_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        let batch = encoder.encode_batch(&batch_texts)?;
-        let rows = model
-            .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer)?
-            .to_vec2::<f32>()?;
-        for (&i, row) in chunk.iter().zip(rows) {
-            out[i] = row;
-        }
-    }
-    Ok(out)
-}
 
 /// One-hot truth rows of `examples` over `labels` (labels outside the set,
 /// unseen in training, are ignored as EVALUATION.md's label set says).
@@ -128,7 +105,7 @@ pub fn report(
 }
 
 /// Scores one split of a dataset with a trained model, under every rule.
-pub fn evaluate_split(model: &TrainedModel, examples: &[Example]) -> Result<SplitReport> {
+pub fn evaluate_split(model: &Pipeline, examples: &[Example]) -> Result<SplitReport> {
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let probabilities = model.probabilities(&texts)?;
     let truth = truth(examples, &model.labels);

@@ -16,7 +16,7 @@ use candle_transformers::models::bert as reference;
 
 use super::atomic;
 use crate::model::weights::{self, Tensors, ENCODER_PREFIX};
-use crate::model::{Activation, Config, Encoder, Mode, Pooling};
+use crate::model::{Activation, Config, Encoder, Mode, Pooling, Source};
 use crate::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
 use crate::{Error, Result};
 
@@ -105,8 +105,7 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
     );
     config.validate()?;
 
-    let vb = weights::var_builder(tensors.clone());
-    let encoder = Encoder::load(vb.pp(ENCODER_PREFIX), &config)?;
+    let encoder = Encoder::load(&Source::dense(tensors.clone()).pp(ENCODER_PREFIX), &config)?;
     let parity = match &original_bert {
         Some(bert) => {
             let diff = parity_against_bert(&encoder, source, bert, &text_encoder)?;

@@ -8,6 +8,7 @@ pub mod charts;
 pub mod cli;
 pub mod data;
 pub mod evaluate;
+pub mod export;
 pub mod import;
 pub mod loss;
 pub mod metrics;

@@ -2,13 +2,12 @@
 //! `export` read. Every file is written atomically; loading checks that the
 //! files agree with each other.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::atomic;
-use super::calibrate::{self, Thresholds};
-use super::data::Task;
-use super::evaluate;
-use crate::model::{weights, Classifier, Config, Tensors};
+use crate::labels::{Task, Thresholds};
+use crate::model::{weights, Classifier, Config, Source, Tensors};
+use crate::pipeline::Pipeline;
 use crate::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
 use crate::{Error, Result};
 
@@ -64,68 +63,64 @@ pub fn save_weights(path: &Path, tensors: &Tensors) -> Result<()> {
     })
 }
 
-/// A trained classifier ready to score texts.
-pub struct TrainedModel {
-    pub dir: PathBuf,
+/// What a model folder says besides its weights.
+pub struct Description {
     pub config: Config,
     pub task: Task,
     pub labels: Vec<String>,
-    pub model: Classifier,
-    pub encoder: TextEncoder,
+    pub max_length: usize,
     pub thresholds: Thresholds,
 }
 
-impl TrainedModel {
-    /// Loads a folder written by `train`.
-    pub fn load(dir: &Path) -> Result<Self> {
-        let problem = |problem: String| Error::Model {
-            path: dir.to_path_buf(),
-            problem,
-        };
-        let config = Config::from_json(&read(dir, CONFIG_FILE)?)?;
-        let labels = config.labels()?;
-        if labels.is_empty() {
-            return Err(problem(format!(
-                "{CONFIG_FILE} has no id2label: this is a base encoder, not a trained classifier; train one with `plotgenre train`"
-            )));
-        }
-        let task = match config.extra.get("problem_type").and_then(|v| v.as_str()) {
-            Some(SINGLE_LABEL) => Task::SingleLabel,
-            _ => Task::MultiLabel,
-        };
-        let max_length = config
-            .extra
-            .get("max_length")
-            .and_then(serde_json::Value::as_u64)
-            .map_or(DEFAULT_MAX_LENGTH, |n| n as usize);
-        let thresholds: Thresholds = serde_json::from_slice(&read(dir, THRESHOLDS_FILE)?)
-            .map_err(|e| problem(format!("{THRESHOLDS_FILE}: {e}")))?;
-        if thresholds.per_label.len() != labels.len() {
-            return Err(problem(format!(
-                "{THRESHOLDS_FILE} has {} per-label thresholds for {} labels",
-                thresholds.per_label.len(),
-                labels.len()
-            )));
-        }
-        let tensors = weights::from_safetensors(&read(dir, MODEL_FILE)?)?;
-        let model = Classifier::load(weights::var_builder(tensors), &config)?;
-        let encoder = TextEncoder::from_bytes(&read(dir, TOKENIZER_FILE)?, max_length)?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            config,
-            task,
-            labels,
-            model,
-            encoder,
-            thresholds,
-        })
+/// Reads and cross-checks the config and thresholds of a folder written by `train`.
+pub fn describe_folder(dir: &Path) -> Result<Description> {
+    let problem = |problem: String| Error::Model {
+        path: dir.to_path_buf(),
+        problem,
+    };
+    let config = Config::from_json(&read(dir, CONFIG_FILE)?)?;
+    let labels = config.labels()?;
+    if labels.is_empty() {
+        return Err(problem(format!(
+            "{CONFIG_FILE} has no id2label: this is a base encoder, not a trained classifier; train one with `plotgenre train`"
+        )));
     }
+    let task = match config.extra.get("problem_type").and_then(|v| v.as_str()) {
+        Some(SINGLE_LABEL) => Task::SingleLabel,
+        _ => Task::MultiLabel,
+    };
+    let max_length = config
+        .extra
+        .get("max_length")
+        .and_then(serde_json::Value::as_u64)
+        .map_or(DEFAULT_MAX_LENGTH, |n| n as usize);
+    let thresholds: Thresholds = serde_json::from_slice(&read(dir, THRESHOLDS_FILE)?)
+        .map_err(|e| problem(format!("{THRESHOLDS_FILE}: {e}")))?;
+    if thresholds.per_label.len() != labels.len() {
+        return Err(problem(format!(
+            "{THRESHOLDS_FILE} has {} per-label thresholds for {} labels",
+            thresholds.per_label.len(),
+            labels.len()
+        )));
+    }
+    Ok(Description {
+        config,
+        task,
+        labels,
+        max_length,
+        thresholds,
+    })
+}
 
-    /// Calibrated probabilities of `texts`, one row per text.
-    pub fn probabilities(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        Ok(evaluate::logits(&self.model, &self.encoder, texts)?
-            .iter()
-            .map(|row| calibrate::probabilities(row, self.thresholds.temperature, self.task))
-            .collect())
-    }
+/// Loads a folder written by `train`, ready to classify.
+pub fn load(dir: &Path) -> Result<Pipeline> {
+    let description = describe_folder(dir)?;
+    let tensors = weights::from_safetensors(&read(dir, MODEL_FILE)?)?;
+    Ok(Pipeline {
+        model: Classifier::load(&Source::dense(tensors), &description.config)?,
+        tokenizer: TextEncoder::from_bytes(&read(dir, TOKENIZER_FILE)?, description.max_length)?,
+        task: description.task,
+        labels: description.labels,
+        thresholds: description.thresholds,
+    })
 }

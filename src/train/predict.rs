@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::atomic;
-use super::data::normalize_text;
-use super::model_dir::TrainedModel;
+use crate::pipeline::Pipeline;
+use crate::tokenize::{model_input, normalize_text};
 use crate::{Error, Result};
 
 /// Columns tried, in order, when no text column is named.
@@ -31,7 +31,7 @@ pub struct Columns<'a> {
 
 /// Classifies `input` into `output` (written atomically); returns the rows.
 pub fn predict_csv(
-    model: &TrainedModel,
+    model: &Pipeline,
     input: &Path,
     output: &Path,
     columns: &Columns,
@@ -105,7 +105,7 @@ pub fn predict_csv(
 
 /// Classifies one chunk of records and appends them to `writer`.
 fn write_chunk(
-    model: &TrainedModel,
+    model: &Pipeline,
     chunk: &[csv::StringRecord],
     text_column: usize,
     title_column: Option<usize>,
@@ -116,10 +116,10 @@ fn write_chunk(
         .iter()
         .map(|r| {
             let plot = normalize_text(r.get(text_column).unwrap_or_default());
-            match title_column.and_then(|c| r.get(c)).map(normalize_text) {
-                Some(title) if !title.is_empty() => format!("{title}. {plot}"),
-                _ => plot,
-            }
+            let title = title_column
+                .and_then(|c| r.get(c))
+                .filter(|t| !t.trim().is_empty());
+            model_input(title, &plot)
         })
         .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

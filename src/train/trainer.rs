@@ -22,7 +22,8 @@ use super::loss::{self, MultiLabelLoss, DEFAULT_FOCAL_ALPHA, DEFAULT_FOCAL_GAMMA
 use super::model_dir;
 use super::optim::{self, AdamW, AdamWConfig, Schedule};
 use super::{atomic, report};
-use crate::model::{weights, Classifier, Config, DropoutRng, Head, Mode, Pooling, Tensors};
+use crate::model::{weights, Classifier, Config, DropoutRng, Head, Mode, Pooling, Source, Tensors};
+use crate::pipeline;
 use crate::tokenize::TextEncoder;
 use crate::{Error, Result};
 
@@ -686,7 +687,7 @@ impl<'a> Run<'a> {
     fn validation_score(&self, model: &Classifier) -> Result<(f64, Vec<Vec<f32>>)> {
         let validation = &self.spec.dataset.validation;
         let texts: Vec<&str> = validation.iter().map(|e| e.text.as_str()).collect();
-        let logits = evaluate::logits(model, &self.encoder, &texts)?;
+        let logits = pipeline::logits(model, &self.encoder, &texts)?.rows;
         let truth = evaluate::truth(validation, &self.labels);
         let probabilities: Vec<Vec<f32>> = logits
             .iter()
@@ -749,7 +750,7 @@ impl<'a> Run<'a> {
         let out = self.spec.out;
         let best_epoch = self.progress.best.map_or(0, |(_, epoch)| epoch);
         let tensors = weights::from_safetensors(&model_dir::read(out, model_dir::MODEL_FILE)?)?;
-        let best = Classifier::load(weights::var_builder(tensors), &self.config)?;
+        let best = Classifier::load(&Source::dense(tensors), &self.config)?;
         let (_, validation_logits) = self.validation_score(&best)?;
         let dataset = self.spec.dataset;
         let validation_truth = evaluate::truth(&dataset.validation, &self.labels);
@@ -773,7 +774,7 @@ impl<'a> Run<'a> {
             self.task,
         );
         let test_texts: Vec<&str> = dataset.test.iter().map(|e| e.text.as_str()).collect();
-        let test_logits = evaluate::logits(&best, &self.encoder, &test_texts)?;
+        let test_logits = pipeline::logits(&best, &self.encoder, &test_texts)?.rows;
         let test = evaluate::report(
             &calibrated(&test_logits),
             &evaluate::truth(&dataset.test, &self.labels),

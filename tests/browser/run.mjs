@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // run.mjs — its one job: the CLI the Rust integration test spawns to run the plotgenre wasm
-// build in headless Chromium and print the encoder output as ONE line of JSON on stdout.
+// build in headless Chromium and print the classifier's output as ONE line of JSON on stdout.
 //
-//   node tests/browser/run.mjs --root <repo root> --model /tests/fixtures/tiny \
+//   node tests/browser/run.mjs --root <repo root> --bundle /url/path/model.plotgenre \
 //        --texts <file.json holding an array of strings> [--timeout <seconds, default 120>]
 //
-// stdout: exactly one line, either
-//   {"ok":true,"results":[{"ids":[...],"shape":[seqLen,dim],"hidden":[...]}, ...]}   (exit 0)
-//   {"ok":false,"error":"message"}                                                    (exit 1)
+// stdout: exactly one line, either smoke.mjs's answer
+//   {"ok":true,"labels":[...],"info":{...},"results":[...],"badBundle":{...}}   (exit 0)
+//   {"ok":false,"error":"message"}                                               (exit 1)
 // stderr: browser console errors/warnings, page errors, failed requests, harness notes.
 // Chromium: /usr/bin/chromium unless $PLOTGENRE_CHROMIUM names another executable.
 // Needs `npm ci --prefix tests/browser` first (playwright-core; no browser download).
@@ -44,7 +44,7 @@ let finished = false;
 function finish(answer) {
   if (finished) return;
   finished = true;
-  const line = JSON.stringify(answer.ok ? { ok: true, results: answer.results } : answer);
+  const line = JSON.stringify(answer);
   process.stdout.write(`${line}\n`, () => process.exit(answer.ok ? 0 : 1));
 }
 
@@ -65,15 +65,15 @@ async function parseCli() {
   const { values } = parseArgs({
     options: {
       root: { type: 'string' },
-      model: { type: 'string' },
+      bundle: { type: 'string' },
       texts: { type: 'string' },
       timeout: { type: 'string', default: '120' },
     },
     strict: true,
     allowPositionals: false,
   });
-  for (const key of ['root', 'model', 'texts']) {
-    if (!values[key]) throw new Error(`missing --${key} (usage: run.mjs --root DIR --model /url/path --texts FILE.json [--timeout SECONDS])`);
+  for (const key of ['root', 'bundle', 'texts']) {
+    if (!values[key]) throw new Error(`missing --${key} (usage: run.mjs --root DIR --bundle /url/path --texts FILE.json [--timeout SECONDS])`);
   }
   const timeoutS = Number(values.timeout);
   if (!(timeoutS > 0)) throw new Error(`--timeout must be a positive number of seconds, got ${values.timeout}`);
@@ -94,9 +94,9 @@ async function parseCli() {
     throw new Error(`--texts ${values.texts} must hold a JSON array of strings`);
   }
 
-  const model = values.model.startsWith('/') ? values.model : `/${values.model}`;
+  const bundle = values.bundle.startsWith('/') ? values.bundle : `/${values.bundle}`;
   const pagePath = `/${pageDir.split(path.sep).map(encodeURIComponent).join('/')}/smoke.html`;
-  return { root, model, texts, timeoutMs: timeoutS * 1000, pagePath };
+  return { root, bundle, texts, timeoutMs: timeoutS * 1000, pagePath };
 }
 
 // Everything the run opened, so that cleanup() can close it whatever happened.
@@ -180,7 +180,7 @@ async function main(state) {
     }
   });
 
-  const url = `${opened.server.url}${cli.pagePath}?${new URLSearchParams({ model: cli.model })}`;
+  const url = `${opened.server.url}${cli.pagePath}?${new URLSearchParams({ bundle: cli.bundle })}`;
   state.stage = `opening ${url}`;
   const response = await Promise.race([page.goto(url, { waitUntil: 'load', timeout: cli.timeoutMs }), broken]);
   if (!response || !response.ok()) {
@@ -211,7 +211,7 @@ async function main(state) {
   if (!answer || typeof answer !== 'object' || typeof answer.ok !== 'boolean') {
     throw new Error(`smokeRun returned something unexpected: ${JSON.stringify(answer)}`);
   }
-  return answer.ok ? { ok: true, results: answer.results } : fail(answer.error);
+  return answer.ok ? answer : fail(answer.error);
 }
 
 const state = {

@@ -1,16 +1,17 @@
-// smoke.mjs — its one job (page side): load the plotgenre wasm build and a model folder
-// (config.json, model.safetensors, tokenizer.json from ?model=...), encode the texts it is
-// given, and hand the results back as plain JSON-able data. Never throws to the caller:
-// every failure becomes { ok: false, error: "<message>" }.
+// smoke.mjs — its one job (page side): load the plotgenre wasm build and a model bundle
+// (?bundle=/url/of/file.plotgenre), classify the texts it is given one at a time, and hand
+// the results back as plain JSON-able data. Never throws to the caller: every failure
+// becomes { ok: false, error: "<message>" }.
 //
 // Driver API (used by run.mjs through page.evaluate):
 //   await window.smokeRun(["text", ...])
-//     -> { ok: true,  results: [{ ids: number[], shape: [seqLen, dim], hidden: number[] }, ...] }
+//     -> { ok: true, labels: string[], info: ModelInfo, results: Classification[],
+//          badBundle: { isError: boolean, message: string } }
 //     -> { ok: false, error: "message" }
+//   `badBundle` is what Classifier.load() threw for bytes that are not a bundle.
 //   The last answer is also left in window.smokeResult.
 // Progress is logged as console.debug("[smoke] stage: ...") so the driver can say where a
 // timeout struck. For a manual check in a browser, add &text=...&text=... to the URL.
-
 const params = new URLSearchParams(location.search);
 const statusEl = document.getElementById('status');
 
@@ -46,21 +47,20 @@ async function fetchBytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-let encoderPromise = null;
+let classifierPromise = null;
+let wasmModule = null;
 
-/** init() the wasm module and Encoder.load() the model once; later calls reuse it. */
-function loadEncoder() {
-  encoderPromise ??= (async () => {
-    const model = params.get('model');
-    if (!model) throw new Error('missing ?model=<folder> in the page URL');
-    const base = model.replace(/\/+$/, '');
+/** init() the wasm module and Classifier.load() the bundle once; later calls reuse it. */
+function loadClassifier() {
+  classifierPromise ??= (async () => {
+    const bundle = params.get('bundle');
+    if (!bundle) throw new Error('missing ?bundle=<url path of a .plotgenre file> in the page URL');
 
     stage('importing /pkg/plotgenre.js');
-    // Same as `import init, { Encoder } from '/pkg/plotgenre.js'`, but dynamic so that a
-    // missing or broken pkg/ is reported as an error instead of silently not running.
-    let init, Encoder;
+    // Dynamic, so that a missing or broken pkg/ is reported as an error instead of silently
+    // not running.
     try {
-      ({ default: init, Encoder } = await import('/pkg/plotgenre.js'));
+      wasmModule = await import('/pkg/plotgenre.js');
     } catch (err) {
       const head = await fetch('/pkg/plotgenre.js', { method: 'HEAD', cache: 'no-store' }).catch(() => null);
       if (head && head.status === 404) {
@@ -70,65 +70,52 @@ function loadEncoder() {
     }
 
     stage('init() wasm');
-    await init();
+    await wasmModule.default();
 
-    stage(`fetching model files from ${base}/`);
-    const [configBytes, weightsBytes, tokenizerBytes] = await Promise.all([
-      fetchBytes(`${base}/config.json`),
-      fetchBytes(`${base}/model.safetensors`),
-      fetchBytes(`${base}/tokenizer.json`),
-    ]);
+    stage(`fetching ${bundle}`);
+    const bytes = await fetchBytes(bundle);
 
-    stage('Encoder.load()');
-    return await Encoder.load(configBytes, weightsBytes, tokenizerBytes);
+    stage('Classifier.load()');
+    return wasmModule.Classifier.load(bytes);
   })();
-  return encoderPromise;
+  return classifierPromise;
 }
 
-function toNumberArray(value, what) {
-  if (value instanceof Map || value == null || typeof value[Symbol.iterator] !== 'function') {
-    throw new Error(`encode() returned a ${what} that is not an array`);
+/** Check that classify() returned { genres: [{genre, probability, predicted}], truncated }. */
+function checked(result, index) {
+  const genres = result?.genres;
+  if (!Array.isArray(genres) || typeof result.truncated !== 'boolean') {
+    throw new Error(`classify() of text #${index} returned ${JSON.stringify(result)}`);
   }
-  return Array.from(value, (x) => (typeof x === 'bigint' ? Number(x) : x));
+  for (const g of genres) {
+    if (typeof g.genre !== 'string' || !Number.isFinite(g.probability) || typeof g.predicted !== 'boolean') {
+      throw new Error(`classify() of text #${index}: bad genre entry ${JSON.stringify(g)}`);
+    }
+  }
+  return result;
 }
 
-/** Turn whatever encode() returned (object, Map, typed arrays) into plain JSON data. */
-function normalize(raw, index) {
-  const get = (key) => (raw instanceof Map ? raw.get(key) : raw?.[key]);
-  if (raw == null || typeof raw !== 'object') {
-    throw new Error(`encode() returned ${raw === null ? 'null' : typeof raw} for text #${index}`);
+/** What Classifier.load() throws for bytes that are not a bundle. */
+function loadGarbage() {
+  try {
+    wasmModule.Classifier.load(new Uint8Array([80, 75, 3, 4, 0, 0]));
+    return { isError: false, message: 'loaded' };
+  } catch (err) {
+    return { isError: err instanceof Error, message: errorMessage(err) };
   }
-  const ids = toNumberArray(get('ids'), 'ids');
-  const shape = toNumberArray(get('shape'), 'shape');
-  const hidden = toNumberArray(get('hidden'), 'hidden');
-  if (shape.length !== 2 || hidden.length !== shape[0] * shape[1]) {
-    console.warn(
-      `[smoke] text #${index}: shape [${shape}] does not match hidden.length ${hidden.length}`,
-    );
-  }
-  if (shape[0] !== ids.length) {
-    console.warn(`[smoke] text #${index}: shape[0]=${shape[0]} but ids.length=${ids.length}`);
-  }
-  // JSON cannot carry NaN/±Infinity (they would become null): report them instead.
-  let nonFinite = 0;
-  for (const x of hidden) if (typeof x !== 'number' || !Number.isFinite(x)) nonFinite += 1;
-  if (nonFinite > 0) {
-    throw new Error(`encode() of text #${index}: hidden holds ${nonFinite} non-finite or non-number value(s) (NaN/Infinity)`);
-  }
-  return { ids, shape, hidden };
 }
 
 async function run(texts) {
   if (!Array.isArray(texts) || !texts.every((t) => typeof t === 'string')) {
     throw new Error('smokeRun expects an array of strings');
   }
-  const encoder = await loadEncoder();
+  const classifier = await loadClassifier();
   const results = [];
   for (const [i, text] of texts.entries()) {
-    stage(`encode() text ${i + 1}/${texts.length}`);
-    results.push(normalize(await encoder.encode(text), i));
+    stage(`classify() text ${i + 1}/${texts.length}`);
+    results.push(checked(classifier.classify(text), i));
   }
-  return { ok: true, results };
+  return { ok: true, labels: classifier.labels(), info: classifier.info(), results, badBundle: loadGarbage() };
 }
 
 window.smokeRun = async (texts) => {
@@ -145,7 +132,7 @@ window.smokeRun = async (texts) => {
   return answer;
 };
 
-// Manual mode: smoke.html?model=/tests/fixtures/tiny&text=hello&text=world
+// Manual mode: smoke.html?bundle=/path/model.plotgenre&text=hello&text=world
 if (params.has('text')) {
   window.smokeRun(params.getAll('text')).then((answer) => {
     const pre = document.createElement('pre');

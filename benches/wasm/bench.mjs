@@ -1,0 +1,48 @@
+// bench.mjs — page side of `make bench-wasm`. On load it does what the product page does
+// on a visit (init the wasm module, take the bundle from the Cache API or fetch and store
+// it, load it, classify one plot) and records when the first result was ready, in ms since
+// the navigation started. The driver then calls window.benchRun(texts) to time classify()
+// one plot at a time on the main thread (the worker adds no compute).
+//
+//   await window.benchStart -> { firstResultMs, fromCache }
+//   await window.benchRun(texts) -> { latenciesMs: number[], wasmMemoryBytes }
+
+import init, { Classifier } from '/pkg/plotgenre.js';
+
+const CACHE = 'plotgenre-bench';
+const params = new URLSearchParams(location.search);
+
+/** The bundle's bytes: from the Cache API when a previous visit stored them. */
+async function bundleBytes(url) {
+  const cache = await caches.open(CACHE);
+  let response = await cache.match(url);
+  const fromCache = Boolean(response);
+  if (!response) {
+    response = await fetch(url);
+    if (!response.ok) throw new Error(`fetch ${url}: HTTP ${response.status}`);
+    await cache.put(url, response.clone());
+  }
+  return { bytes: new Uint8Array(await response.arrayBuffer()), fromCache };
+}
+
+let wasm;
+let classifier;
+
+window.benchStart = (async () => {
+  wasm = await init();
+  const { bytes, fromCache } = await bundleBytes(params.get('bundle'));
+  classifier = Classifier.load(bytes);
+  classifier.classify(params.get('first') ?? '');
+  return { firstResultMs: performance.now(), fromCache };
+})();
+
+window.benchRun = async (texts) => {
+  await window.benchStart;
+  const latenciesMs = [];
+  for (const text of texts) {
+    const start = performance.now();
+    classifier.classify(text);
+    latenciesMs.push(performance.now() - start);
+  }
+  return { latenciesMs, wasmMemoryBytes: wasm.memory.buffer.byteLength };
+};

@@ -1,0 +1,261 @@
+//! The bundle: the one file the page downloads. It holds everything needed to
+//! classify (quantized weights, config, tokenizer, labels, thresholds,
+//! temperature, task, maximum length) and says where it came from (base
+//! model, training data, metrics, creation date).
+//!
+//! Layout: a 52-byte header, then a GGUF payload.
+//!
+//! | bytes | field                                        |
+//! |-------|----------------------------------------------|
+//! | 8     | magic `PLOTGNRE`                             |
+//! | 4     | format version, u32 little-endian            |
+//! | 8     | payload length, u64 little-endian            |
+//! | 32    | sha256 of the payload                        |
+//! | rest  | GGUF: tensors, and three JSON strings under `plotgenre.manifest`, `plotgenre.config`, `plotgenre.tokenizer` |
+//!
+//! Loading checks magic, version, length and hash before it parses anything,
+//! so a truncated, corrupted or foreign file fails with a clear error and
+//! never yields a partial model.
+
+use std::io::Cursor;
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::QTensor;
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::labels::{Task, Thresholds};
+use crate::model::weights::QTensors;
+use crate::model::{Classifier, Config, Source};
+use crate::pipeline::Pipeline;
+use crate::tokenize::TextEncoder;
+use crate::{Error, Result};
+
+/// The first bytes of every bundle.
+pub const MAGIC: [u8; 8] = *b"PLOTGNRE";
+/// The layout version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Magic, version, payload length and sha256.
+pub const HEADER_LEN: usize = 8 + 4 + 8 + 32;
+
+const MANIFEST_KEY: &str = "plotgenre.manifest";
+const CONFIG_KEY: &str = "plotgenre.config";
+const TOKENIZER_KEY: &str = "plotgenre.tokenizer";
+
+/// Where a bundle came from, shown in the page's model card.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Name of the pretrained encoder the model was fine-tuned from.
+    pub base_model: String,
+    /// The dataset(s) it was trained on.
+    pub training_data: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// Test metrics of the model under its own rule, as `eval --json` prints them.
+    pub metrics: serde_json::Value,
+}
+
+/// What the classifier needs besides weights, config and tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub task: Task,
+    /// Genre names, in logit order.
+    pub labels: Vec<String>,
+    /// Decision rule, thresholds and temperature, tuned on validation.
+    pub thresholds: Thresholds,
+    /// Tokens per text; longer texts are truncated.
+    pub max_length: usize,
+    /// How the weights are stored, e.g. `q8_0/q4k` (embeddings/linear layers).
+    pub quantization: String,
+    pub provenance: Provenance,
+}
+
+/// A parsed, verified bundle.
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub config: Config,
+    pub tokenizer_json: String,
+    pub tensors: QTensors,
+    /// Size of the bundle file in bytes.
+    pub size: usize,
+}
+
+/// Header fields, read before anything else is trusted.
+struct Header {
+    version: u32,
+    payload_len: u64,
+    sha256: [u8; 32],
+}
+
+fn invalid(problem: impl Into<String>) -> Error {
+    Error::Bundle(problem.into())
+}
+
+impl Header {
+    fn parse(bytes: &[u8]) -> Result<Self> {
+        if bytes.is_empty() {
+            return Err(invalid("the file is empty"));
+        }
+        if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+            return Err(invalid(
+                "not a plotgenre bundle (wrong magic bytes); export one with `plotgenre export`",
+            ));
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(invalid(format!(
+                "truncated: {} bytes, shorter than the {HEADER_LEN}-byte header; download it again",
+                bytes.len()
+            )));
+        }
+        let field = |at: usize, len: usize| &bytes[at..at + len];
+        let version = u32::from_le_bytes(field(8, 4).try_into().unwrap_or_default());
+        let payload_len = u64::from_le_bytes(field(12, 8).try_into().unwrap_or_default());
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(field(20, 32));
+        Ok(Header {
+            version,
+            payload_len,
+            sha256,
+        })
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&self.payload_len.to_le_bytes());
+        out.extend_from_slice(&self.sha256);
+    }
+}
+
+/// The hex sha256 of `bytes`, the form manifests and error messages use.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Bundle {
+    /// Serializes a model into bundle bytes. `tensors` are canonically named
+    /// and already quantized as they should be stored.
+    pub fn to_bytes(
+        manifest: &Manifest,
+        config: &Config,
+        tokenizer_json: &str,
+        tensors: &[(String, QTensor)],
+    ) -> Result<Vec<u8>> {
+        let manifest_json = Value::String(serde_json::to_string(manifest)?);
+        let config_json = Value::String(config.to_json()?);
+        let tokenizer = Value::String(tokenizer_json.to_string());
+        let metadata = [
+            (MANIFEST_KEY, &manifest_json),
+            (CONFIG_KEY, &config_json),
+            (TOKENIZER_KEY, &tokenizer),
+        ];
+        let tensor_refs: Vec<(&str, &QTensor)> =
+            tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let mut payload = Cursor::new(Vec::new());
+        gguf_file::write(&mut payload, &metadata, &tensor_refs)?;
+        let payload = payload.into_inner();
+        let header = Header {
+            version: FORMAT_VERSION,
+            payload_len: payload.len() as u64,
+            sha256: Sha256::digest(&payload).into(),
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        header.write(&mut out);
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// Parses and verifies bundle bytes: header, length, hash, then contents.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let header = Header::parse(bytes)?;
+        if header.version != FORMAT_VERSION {
+            return Err(invalid(format!(
+                "format version {} is not the version {FORMAT_VERSION} this build reads; \
+                 use a plotgenre release that matches the bundle, or export it again",
+                header.version
+            )));
+        }
+        let payload = &bytes[HEADER_LEN..];
+        if payload.len() as u64 != header.payload_len {
+            return Err(invalid(format!(
+                "{} payload bytes where the header says {}: the file is truncated or has trailing data; download it again",
+                payload.len(),
+                header.payload_len
+            )));
+        }
+        let digest: [u8; 32] = Sha256::digest(payload).into();
+        if digest != header.sha256 {
+            return Err(invalid(
+                "sha256 mismatch: the file is corrupted; download it again",
+            ));
+        }
+        let mut reader = Cursor::new(payload);
+        let content = gguf_file::Content::read(&mut reader)
+            .map_err(|e| invalid(format!("unreadable payload: {e}")))?;
+        let text = |key: &str| -> Result<String> {
+            match content.metadata.get(key) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                _ => Err(invalid(format!("no `{key}` entry"))),
+            }
+        };
+        let manifest: Manifest = serde_json::from_str(&text(MANIFEST_KEY)?)
+            .map_err(|e| invalid(format!("`{MANIFEST_KEY}`: {e}")))?;
+        let config = Config::from_json(text(CONFIG_KEY)?.as_bytes())?;
+        let tokenizer_json = text(TOKENIZER_KEY)?;
+        let mut tensors = QTensors::new();
+        for name in content.tensor_infos.keys() {
+            let tensor = content
+                .tensor(&mut reader, name, &Device::Cpu)
+                .map_err(|e| invalid(format!("tensor {name}: {e}")))?;
+            tensors.insert(name.clone(), std::sync::Arc::new(tensor));
+        }
+        let bundle = Bundle {
+            manifest,
+            config,
+            tokenizer_json,
+            tensors,
+            size: bytes.len(),
+        };
+        bundle.check()?;
+        Ok(bundle)
+    }
+
+    /// Checks that the manifest agrees with the config.
+    fn check(&self) -> Result<()> {
+        let labels = self.config.labels()?;
+        if labels != self.manifest.labels {
+            return Err(invalid(format!(
+                "the manifest lists {} labels and the config {}; export the bundle again",
+                self.manifest.labels.len(),
+                labels.len()
+            )));
+        }
+        if self.manifest.thresholds.per_label.len() != labels.len() {
+            return Err(invalid(format!(
+                "{} per-label thresholds for {} labels; export the bundle again",
+                self.manifest.thresholds.per_label.len(),
+                labels.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Builds the classifier the bundle describes.
+    pub fn pipeline(&self) -> Result<Pipeline> {
+        let source = Source::quantized(self.tensors.clone());
+        Ok(Pipeline {
+            model: Classifier::load(&source, &self.config)?,
+            tokenizer: TextEncoder::from_bytes(
+                self.tokenizer_json.as_bytes(),
+                self.manifest.max_length,
+            )?,
+            task: self.manifest.task,
+            labels: self.manifest.labels.clone(),
+            thresholds: self.manifest.thresholds.clone(),
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! Text in, genres out: a classifier, its tokenizer and its decision rule,
+//! whether loaded from a trained model folder (f32) or from a quantized
+//! bundle. The browser and the command line call the same code.
+
+use serde::Serialize;
+
+use crate::labels::{self, Task, Thresholds};
+use crate::model::{Classifier, Mode};
+use crate::tokenize::TextEncoder;
+use crate::Result;
+
+/// Rows per inference batch; texts are sorted by length so batches pad little.
+pub const INFERENCE_BATCH: usize = 64;
+
+/// A classifier's raw output for some texts, in their order.
+pub struct Logits {
+    /// One row of logits per text, in label order.
+    pub rows: Vec<Vec<f32>>,
+    /// Whether each text was cut to the model's maximum length.
+    pub truncated: Vec<bool>,
+}
+
+/// Runs `model` over `texts` in length-sorted batches.
+pub fn logits(model: &Classifier, encoder: &TextEncoder, texts: &[&str]) -> Result<Logits> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out = Logits {
+        rows: vec![Vec::new(); texts.len()],
+        truncated: vec![false; texts.len()],
+    };
+    for chunk in order.chunks(INFERENCE_BATCH) {
+        let batch_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        let batch = encoder.encode_batch(&batch_texts)?;
+        let rows = model
+            .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer)?
+            .to_vec2::<f32>()?;
+        for ((&i, row), truncated) in chunk.iter().zip(rows).zip(batch.truncated) {
+            out.rows[i] = row;
+            out.truncated[i] = truncated;
+        }
+    }
+    Ok(out)
+}
+
+/// One genre of a classified text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenreScore {
+    pub genre: String,
+    /// Calibrated probability.
+    pub probability: f32,
+    /// Whether the model's decision rule picks this genre.
+    pub predicted: bool,
+}
+
+/// The model's answer for one text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Classification {
+    /// Every genre, most probable first.
+    pub genres: Vec<GenreScore>,
+    /// The text was longer than the model reads; only its beginning counted.
+    pub truncated: bool,
+}
+
+/// A classifier ready to turn texts into genres.
+pub struct Pipeline {
+    pub model: Classifier,
+    pub tokenizer: TextEncoder,
+    pub task: Task,
+    /// Genre names, in logit order.
+    pub labels: Vec<String>,
+    pub thresholds: Thresholds,
+}
+
+impl Pipeline {
+    /// Calibrated probabilities of `texts`, one row per text, in label order.
+    pub fn probabilities(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(self.calibrated(texts)?.0)
+    }
+
+    /// Probabilities and truncation flags of `texts`.
+    fn calibrated(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Vec<bool>)> {
+        let logits = logits(&self.model, &self.tokenizer, texts)?;
+        let probabilities = logits
+            .rows
+            .iter()
+            .map(|row| labels::probabilities(row, self.thresholds.temperature, self.task))
+            .collect();
+        Ok((probabilities, logits.truncated))
+    }
+
+    /// Genres of each text, sorted by probability, flagged by the model's rule.
+    pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>> {
+        let (probabilities, truncated) = self.calibrated(texts)?;
+        Ok(probabilities
+            .into_iter()
+            .zip(truncated)
+            .map(|(probabilities, truncated)| {
+                let flags = self.thresholds.decide(&probabilities, self.thresholds.rule);
+                let mut genres: Vec<GenreScore> = self
+                    .labels
+                    .iter()
+                    .zip(probabilities)
+                    .zip(flags)
+                    .map(|((genre, probability), predicted)| GenreScore {
+                        genre: genre.clone(),
+                        probability,
+                        predicted,
+                    })
+                    .collect();
+                genres.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+                Classification { genres, truncated }
+            })
+            .collect())
+    }
+}

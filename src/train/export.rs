@@ -1,0 +1,258 @@
+//! `export`: turns a trained model folder into the quantized bundle the page
+//! loads. Embeddings and linear layers get the chosen quantization; biases
+//! and LayerNorm weights stay f32 (a few thousand values that every output
+//! depends on), the small classification head f16 (f32 in an f32 export).
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::Tensor;
+use rand::SeedableRng;
+
+use super::atomic;
+use super::model_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE};
+use crate::bundle::{Bundle, Manifest, Provenance};
+use crate::labels::{Task, Thresholds};
+use crate::model::{weights, Config, Head, Tensors};
+use crate::tokenize::DEFAULT_MAX_LENGTH;
+use crate::{Error, Result};
+
+/// The quantization of the bundle the page ships.
+pub const DEFAULT_QUANTIZATION: &str = "q4_0";
+
+/// Storage types of the two kinds of matrices: written `TYPE` (both) or
+/// `EMBEDDINGS/LINEARS`, e.g. `q8_0/q4k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantization {
+    pub embeddings: GgmlDType,
+    pub linears: GgmlDType,
+}
+
+/// The types `--quant` accepts, by name.
+const TYPES: [(&str, GgmlDType); 9] = [
+    ("f32", GgmlDType::F32),
+    ("f16", GgmlDType::F16),
+    ("q8_0", GgmlDType::Q8_0),
+    ("q5_0", GgmlDType::Q5_0),
+    ("q4_0", GgmlDType::Q4_0),
+    ("q4_1", GgmlDType::Q4_1),
+    ("q6k", GgmlDType::Q6K),
+    ("q5k", GgmlDType::Q5K),
+    ("q4k", GgmlDType::Q4K),
+];
+
+fn type_name(dtype: GgmlDType) -> &'static str {
+    TYPES
+        .iter()
+        .find(|(_, t)| *t == dtype)
+        .map_or("?", |(name, _)| name)
+}
+
+fn parse_type(name: &str) -> std::result::Result<GgmlDType, String> {
+    TYPES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let known: Vec<&str> = TYPES.iter().map(|(n, _)| *n).collect();
+            format!("unknown type {name:?}; use one of {}", known.join(", "))
+        })
+}
+
+impl FromStr for Quantization {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (embeddings, linears) = s.split_once('/').unwrap_or((s, s));
+        Ok(Self {
+            embeddings: parse_type(embeddings)?,
+            linears: parse_type(linears)?,
+        })
+    }
+}
+
+impl fmt::Display for Quantization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.embeddings == self.linears {
+            f.write_str(type_name(self.linears))
+        } else {
+            write!(
+                f,
+                "{}/{}",
+                type_name(self.embeddings),
+                type_name(self.linears)
+            )
+        }
+    }
+}
+
+/// The type a matrix with rows of `row_len` values can be stored in: `dtype`
+/// when its block fits the row, else the nearest block-32 type of at least
+/// as many bits (k-quants need rows that are multiples of 256 values, and
+/// 384-wide rows are not).
+fn fitting(dtype: GgmlDType, row_len: usize) -> GgmlDType {
+    if row_len % dtype.block_size() == 0 {
+        return dtype;
+    }
+    match dtype {
+        GgmlDType::Q4K => GgmlDType::Q4_0,
+        GgmlDType::Q5K => GgmlDType::Q5_0,
+        _ => GgmlDType::Q8_0,
+    }
+}
+
+/// How each tensor of a model is stored.
+fn storage_type(name: &str, tensor: &Tensor, quantization: Quantization) -> GgmlDType {
+    let row_len = tensor.dims().last().copied().unwrap_or(1);
+    if tensor.rank() < 2 {
+        GgmlDType::F32
+    } else if name.contains("embeddings") {
+        fitting(quantization.embeddings, row_len)
+    } else if name.starts_with(weights::ENCODER_PREFIX) {
+        fitting(quantization.linears, row_len)
+    } else if quantization.linears == GgmlDType::F32 {
+        GgmlDType::F32
+    } else {
+        GgmlDType::F16
+    }
+}
+
+/// A model's tensors as a bundle stores them.
+pub struct Quantized {
+    /// By canonical name, sorted.
+    pub tensors: Vec<(String, QTensor)>,
+    /// Matrices stored in another type than asked, as `name: type`.
+    pub fallbacks: Vec<String>,
+}
+
+/// Stores every tensor of a model as `quantization` says (see the module doc).
+pub fn quantize(tensors: &Tensors, quantization: Quantization) -> Result<Quantized> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut out = Quantized {
+        tensors: Vec::with_capacity(names.len()),
+        fallbacks: Vec::new(),
+    };
+    for name in names {
+        let tensor = &tensors[name];
+        let dtype = storage_type(name, tensor, quantization);
+        let asked = if name.contains("embeddings") {
+            quantization.embeddings
+        } else {
+            quantization.linears
+        };
+        if tensor.rank() == 2 && name.starts_with(weights::ENCODER_PREFIX) && dtype != asked {
+            out.fallbacks.push(format!("{name}: {}", type_name(dtype)));
+        }
+        out.tensors
+            .push((name.clone(), QTensor::quantize(tensor, dtype)?));
+    }
+    Ok(out)
+}
+
+/// What an export wrote.
+pub struct Exported {
+    pub bytes: usize,
+    /// Matrices stored in another type than asked, as `name: type`.
+    pub fallbacks: Vec<String>,
+}
+
+/// Quantizes the model in `model` and writes its bundle to `out` atomically.
+pub fn export(
+    model: &Path,
+    quantization: Quantization,
+    base_model: &str,
+    out: &Path,
+) -> Result<Exported> {
+    let problem = |problem: String| Error::Model {
+        path: model.to_path_buf(),
+        problem,
+    };
+    let description = model_dir::describe_folder(model)?;
+    let metrics: serde_json::Value = serde_json::from_slice(&model_dir::read(model, METRICS_FILE)?)
+        .map_err(|e| problem(format!("{METRICS_FILE}: {e}")))?;
+    let tokenizer_json = String::from_utf8(model_dir::read(model, TOKENIZER_FILE)?)
+        .map_err(|_| problem(format!("{TOKENIZER_FILE} is not UTF-8")))?;
+    let tensors = weights::from_safetensors(&model_dir::read(model, MODEL_FILE)?)?;
+
+    let quantized = quantize(&tensors, quantization)?;
+    let rule = description.thresholds.rule.name();
+    let manifest = Manifest {
+        task: description.task,
+        labels: description.labels,
+        max_length: description.max_length,
+        quantization: quantization.to_string(),
+        provenance: Provenance {
+            base_model: base_model.to_string(),
+            training_data: metrics["dataset"].as_str().unwrap_or("unknown").to_string(),
+            created: created_at(),
+            metrics: serde_json::json!({
+                "split": "test",
+                "rule": rule,
+                "rows": metrics["test"]["rows"],
+                "f32": metrics["test"]["rules"][rule],
+            }),
+        },
+        thresholds: description.thresholds,
+    };
+    let bytes = Bundle::to_bytes(
+        &manifest,
+        &description.config,
+        &tokenizer_json,
+        &quantized.tensors,
+    )?;
+    atomic::write(out, &bytes)?;
+    Ok(Exported {
+        bytes: bytes.len(),
+        fallbacks: quantized.fallbacks,
+    })
+}
+
+/// Now, or `SOURCE_DATE_EPOCH` when set, so that a rebuilt bundle can be
+/// bit-identical (the reproducible-builds convention).
+fn created_at() -> String {
+    let time = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or_else(std::time::SystemTime::now, |secs| {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+        });
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// A bundle of a base encoder folder with a seeded random head over
+/// `labels`: the real model's size, speed and numerics without its answers,
+/// for tests and benchmarks that must not depend on a training run.
+pub fn untrained_bundle(
+    base: &Path,
+    labels: &[String],
+    quantization: Quantization,
+    thresholds: Thresholds,
+) -> Result<Vec<u8>> {
+    let mut config = Config::from_json(&model_dir::read(base, CONFIG_FILE)?)?;
+    model_dir::describe(&mut config, labels, Task::MultiLabel, DEFAULT_MAX_LENGTH);
+    let mut tensors = weights::from_safetensors(&model_dir::read(base, MODEL_FILE)?)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    tensors.extend(Head::initial_weights(&config, labels.len(), &mut rng)?);
+    let manifest = Manifest {
+        task: Task::MultiLabel,
+        labels: labels.to_vec(),
+        thresholds,
+        max_length: DEFAULT_MAX_LENGTH,
+        quantization: quantization.to_string(),
+        provenance: Provenance {
+            base_model: base.display().to_string(),
+            training_data: "none (random head)".into(),
+            ..Provenance::default()
+        },
+    };
+    let tokenizer_json =
+        String::from_utf8(model_dir::read(base, TOKENIZER_FILE)?).map_err(|_| Error::Model {
+            path: base.to_path_buf(),
+            problem: format!("{TOKENIZER_FILE} is not UTF-8"),
+        })?;
+    let quantized = quantize(&tensors, quantization)?;
+    Bundle::to_bytes(&manifest, &config, &tokenizer_json, &quantized.tensors)
+}
