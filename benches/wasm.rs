@@ -103,7 +103,7 @@ fn main() -> anyhow::Result<()> {
     let texts_file = served.path().join("texts.json");
     std::fs::write(&texts_file, serde_json::to_vec(&texts)?)?;
     let url = format!(
-        "{}/model.plotgenre",
+        "/{}/model.plotgenre",
         served.path().strip_prefix(&root)?.display()
     );
     let output = Command::new("node")

@@ -1,44 +1,41 @@
-// app.js — the preview page: loads the base encoder into the wasm module and
-// shows what it makes of a plot (token count, pooled embedding, time).
-import init, { Encoder } from '../pkg/plotgenre.js';
+// app.js — the preview page: loads the genre bundle into the wasm module and shows the
+// genres it gives a plot, most probable first, the predicted ones marked. The full page
+// (worker, cache, offline, batch mode) is the next step; this one runs on the main thread.
+import init, { Classifier } from '../pkg/plotgenre.js';
 
-const MODEL = '../models/base/';
+const BUNDLE = 'models/model.plotgenre';
 const status = document.getElementById('status');
-const button = document.getElementById('encode');
+const button = document.getElementById('classify');
+const title = document.getElementById('title');
 const plot = document.getElementById('plot');
 const output = document.getElementById('output');
 
-async function fetchBytes(name) {
-  const response = await fetch(MODEL + name);
-  if (!response.ok) throw new Error(`${name}: HTTP ${response.status} (run \`make base\`)`);
+async function fetchBundle() {
+  const response = await fetch(BUNDLE);
+  if (!response.ok) throw new Error(`${BUNDLE}: HTTP ${response.status} (run \`make serve\`)`);
   return new Uint8Array(await response.arrayBuffer());
 }
 
-function meanPool({ shape: [seq, dim], hidden }) {
-  const pooled = new Float32Array(dim);
-  for (let t = 0; t < seq; t++) for (let d = 0; d < dim; d++) pooled[d] += hidden[t * dim + d] / seq;
-  return pooled;
-}
-
-function encode(encoder) {
+function classify(classifier) {
   const started = performance.now();
-  const result = encoder.encode(plot.value);
+  const result = classifier.classify(plot.value, title.value);
   const ms = performance.now() - started;
-  const pooled = Array.from(meanPool(result).slice(0, 6), (v) => v.toFixed(4));
+  const lines = result.genres.map(({ genre, probability, predicted }) =>
+    `${predicted ? '✔' : ' '} ${genre.padEnd(12)} ${(probability * 100).toFixed(1).padStart(5)}%`);
   output.textContent =
-    `${result.ids.length} tokens${result.truncated ? ' (truncated)' : ''}, ${ms.toFixed(0)} ms\n` +
-    `hidden states: ${result.shape.join(' × ')}\nmean-pooled embedding: [${pooled.join(', ')}, …]`;
+    `${ms.toFixed(0)} ms${result.truncated ? ', plot truncated to the model\'s length' : ''}\n` +
+    lines.join('\n');
 }
 
 try {
   await init();
-  const [config, weights, tokenizer] = await Promise.all(
-    ['config.json', 'model.safetensors', 'tokenizer.json'].map(fetchBytes));
-  const encoder = Encoder.load(config, weights, tokenizer);
-  status.textContent = 'Model loaded: works offline from here.';
+  const classifier = Classifier.load(await fetchBundle());
+  const info = classifier.info();
+  status.textContent = `Model loaded (${(info.sizeBytes / 1e6).toFixed(1)} MB, ${info.quantization}, ` +
+    `trained on ${info.provenance.training_data}): works offline from here.`;
   button.disabled = false;
   button.addEventListener('click', () => {
-    try { encode(encoder); } catch (error) { output.textContent = `Error: ${error.message}`; }
+    try { classify(classifier); } catch (error) { output.textContent = `Error: ${error.message}`; }
   });
 } catch (error) {
   status.textContent = `Could not load the model: ${error.message}`;
