@@ -20,7 +20,7 @@ use serde_json::json;
 
 /// Test-split micro-F1 and weighted F1 of `pipeline` under its own rule.
 fn figures(pipeline: &Pipeline, dataset: &Dataset) -> anyhow::Result<(f64, f64)> {
-    let report = evaluate::evaluate_split(pipeline, &dataset.test)?;
+    let report = evaluate::evaluate_split(pipeline, &dataset.test, &dataset.labels)?;
     match report.rules.get(pipeline.thresholds.rule.name()) {
         Some(Metrics::Multi(m)) => Ok((m.micro_f1, m.weighted_f1)),
         Some(Metrics::Single(m)) => Ok((m.accuracy, m.macro_f1)),

@@ -29,12 +29,29 @@ const PLOTS: usize = 200;
 struct BrowserFigures {
     cold_ms: f64,
     warm_start_ms: f64,
+    warm_phases_ms: StartPhases,
     latencies_ms: Vec<f64>,
     wasm_memory_bytes: u64,
     wasm_bytes: u64,
     wasm_gzip_bytes: u64,
     bundle_bytes: u64,
     bundle_gzip_bytes: u64,
+}
+
+/// Where a cached visit's start-up time goes, in ms.
+#[derive(Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StartPhases {
+    /// Navigation start to the module script running (HTML, JS, wasm fetch).
+    page_start: f64,
+    /// Compiling and instantiating the wasm module.
+    init: f64,
+    /// Reading the bundle from the Cache API.
+    bundle: f64,
+    /// `Classifier.load`: checks, GGUF, weights, tokenizer.
+    load: f64,
+    /// The first `classify`.
+    classify: f64,
 }
 
 fn env_path(name: &str, default: &str) -> PathBuf {
@@ -147,6 +164,11 @@ fn main() -> anyhow::Result<()> {
         "| page start to first result, bundle cached | {:.0} ms | <= 300 ms |",
         browser.warm_start_ms
     );
+    let phases = &browser.warm_phases_ms;
+    println!(
+        "| - of which: page {:.0}, wasm init {:.0}, bundle from cache {:.0}, load {:.0}, first classify {:.0} | ms | |",
+        phases.page_start, phases.init, phases.bundle, phases.load, phases.classify
+    );
     println!(
         "| wasm | {:.2} MB ({:.2} MB gzip) | |",
         mb(browser.wasm_bytes),
@@ -166,6 +188,7 @@ fn main() -> anyhow::Result<()> {
         "p95_ms": p95,
         "cold_ms": browser.cold_ms,
         "warm_start_ms": browser.warm_start_ms,
+        "warm_start_phases_ms": browser.warm_phases_ms,
         "wasm_bytes": browser.wasm_bytes,
         "wasm_gzip_bytes": browser.wasm_gzip_bytes,
         "bundle_bytes": browser.bundle_bytes,

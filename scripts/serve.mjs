@@ -7,7 +7,7 @@
 //   ...
 //   await close();
 //
-//   node scripts/serve.mjs --root . --port 8080 [--open www/index.html]   (serves until Ctrl-C)
+//   node scripts/serve.mjs --root www --port 8080 [--open index.html]   (serves until Ctrl-C)
 
 import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';
@@ -29,6 +29,8 @@ const MIME = {
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
   '.txt': 'text/plain; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.csv': 'text/csv; charset=utf-8',
   '.ts': 'text/plain; charset=utf-8', // wasm-bindgen's .d.ts: never executed, just readable
 };
 
@@ -51,12 +53,16 @@ function isInside(root, candidate) {
 /**
  * Start a static file server rooted at `rootDir`.
  * @param {string} rootDir
+ * @param {number} listenPort 0 picks a free port
+ * @param {{onRequest?: (req: import('node:http').IncomingMessage) => void}} options
+ *   `onRequest` sees every request first (the browser tests count them)
  * @returns {Promise<{url: string, port: number, close: () => Promise<void>}>}
  */
-export async function startServer(rootDir, listenPort = 0) {
+export async function startServer(rootDir, listenPort = 0, { onRequest } = {}) {
   const root = await realpath(path.resolve(rootDir));
 
   const server = createServer(async (req, res) => {
+    onRequest?.(req);
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         send(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
@@ -106,11 +112,21 @@ export async function startServer(rootDir, listenPort = 0) {
         return;
       }
 
+      // Cacheable but revalidated on every use: a rebuilt file is never served
+      // stale, and the browser can keep compiled wasm code between visits
+      // (V8 caches it only for responses the HTTP cache holds).
+      const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache' });
+        res.end();
+        return;
+      }
       const type = MIME[path.extname(filePath).toLowerCase()] ?? 'application/octet-stream';
       res.writeHead(200, {
         'Content-Type': type,
         'Content-Length': info.size,
-        'Cache-Control': 'no-store',
+        'Cache-Control': 'no-cache',
+        ETag: etag,
         'X-Content-Type-Options': 'nosniff',
       });
       if (req.method === 'HEAD') {

@@ -1,6 +1,8 @@
 //! The browser edge: wasm-bindgen exports over a bundle the page fetched and
 //! cached. Results are plain JS objects (typed in the generated `.d.ts`);
-//! errors reach JavaScript as `Error` with the library's message.
+//! errors reach JavaScript as `Error` with the library's message. Also the
+//! CSV reader and writer of the page's batch mode: the `csv` crate that
+//! `plotgenre predict` uses, so a file reads the same in both.
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -152,4 +154,40 @@ impl ClassifierHandle {
     pub fn info(&self) -> Result<JsValue, JsError> {
         to_js(&self.info)
     }
+}
+
+/// `CsvTable` of the TypeScript types above.
+#[derive(Serialize)]
+struct CsvTable {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+/// Reads a UTF-8 CSV file whose first row is the header; every row must have
+/// as many fields as the header, and an error names the line that does not.
+#[wasm_bindgen(js_name = parseCsv, unchecked_return_type = "CsvTable")]
+pub fn parse_csv(bytes: &[u8]) -> Result<JsValue, JsError> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader.headers()?.iter().map(String::from).collect();
+    let rows = reader
+        .records()
+        .map(|record| Ok(record?.iter().map(String::from).collect()))
+        .collect::<Result<_, csv::Error>>()?;
+    to_js(&CsvTable { header, rows })
+}
+
+/// CSV text of `rows` (the header first), quoted where a field needs it.
+#[wasm_bindgen(js_name = writeCsv)]
+pub fn write_csv(
+    #[wasm_bindgen(unchecked_param_type = "string[][]")] rows: JsValue,
+) -> Result<String, JsError> {
+    let rows: Vec<Vec<String>> = serde_wasm_bindgen::from_value(rows)?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in &rows {
+        writer.write_record(row)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(String::from_utf8(bytes)?)
 }

@@ -280,3 +280,85 @@ fn the_data_command_prints_the_summary_or_one_line_of_error() {
         String::from_utf8_lossy(&output.stderr).contains("--text-col NAME and --label-col NAME")
     );
 }
+
+#[test]
+fn combined_datasets_keep_each_test_split_out_of_training() {
+    let (Some(movies), Some(kslimon)) = (
+        shared_data("movies/movies.csv"),
+        shared_data("kslimon/Movies_data.csv"),
+    ) else {
+        return;
+    };
+    let movies = Dataset::load(&movies, &Format::Movies).unwrap();
+    let kslimon = Dataset::load(&kslimon, &Format::Kslimon).unwrap();
+    let combined = Dataset::combine(movies.clone(), vec![kslimon.clone()]).unwrap();
+
+    assert_eq!(
+        combined.labels, movies.labels,
+        "kslimon's 21 genres are movies' names"
+    );
+    assert_eq!(combined.rows_read, 9_999 + 9_310);
+    assert_eq!(combined.dropped.get(&DropReason::OtherTestPlot), Some(&196));
+    assert_eq!(combined.dropped.get(&DropReason::RepeatedPlot), Some(&409));
+    assert_eq!(combined.test.len(), movies.test.len() + kslimon.test.len());
+    let leaked = 196 + 409;
+    assert_eq!(
+        combined.train.len() + combined.validation.len() + leaked,
+        movies.train.len()
+            + movies.validation.len()
+            + kslimon.train.len()
+            + kslimon.validation.len()
+    );
+    let test_plots: std::collections::HashSet<&str> = movies
+        .test
+        .iter()
+        .chain(&kslimon.test)
+        .map(|e| e.plot.as_str())
+        .collect();
+    let own_test: std::collections::HashSet<&str> =
+        movies.test.iter().map(|e| e.plot.as_str()).collect();
+    for example in combined.train.iter().chain(&combined.validation) {
+        // A movies row may share its plot with a movies test row under another
+        // title (the protocol splits by input text); no other leak is allowed.
+        assert!(
+            !test_plots.contains(example.plot.as_str()) || own_test.contains(example.plot.as_str()),
+            "{:?} is in a test split",
+            example.text
+        );
+    }
+}
+
+#[test]
+fn combining_unifies_genre_spellings_and_refuses_mixed_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = |tag: &str, offset: usize| {
+        let mut csv = String::from("name,plot,tags\n");
+        for (name, plot) in generic_rows().iter().skip(offset).take(20) {
+            csv += &format!("{name},\"{plot}\",{tag}|Drama\n");
+        }
+        csv
+    };
+    let first = Dataset::load(
+        &write(dir.path(), "a.csv", rows("Sci-Fi", 0).as_bytes()),
+        &Format::Csv(columns(Some("|"))),
+    )
+    .unwrap();
+    let second = Dataset::load(
+        &write(dir.path(), "b.csv", rows("sci fi", 20).as_bytes()),
+        &Format::Csv(columns(Some("|"))),
+    )
+    .unwrap();
+    let combined = Dataset::combine(first.clone(), vec![second]).unwrap();
+    assert_eq!(combined.labels, ["Drama", "Sci-Fi"]);
+    assert!(combined
+        .train
+        .iter()
+        .chain(&combined.test)
+        .all(|e| e.labels.contains(&"Sci-Fi".to_string())));
+
+    let single = Dataset::load(&dir.path().join("b.csv"), &Format::Csv(columns(None))).unwrap();
+    let error = Dataset::combine(first, vec![single])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("b.csv") && error.contains("task"), "{error}");
+}

@@ -80,3 +80,49 @@ fn roc_auc_by_hand() {
     assert_eq!(roc_auc(&pairs), Some(3.5 / 4.0));
     assert_eq!(roc_auc(&[(0.3, true), (0.9, true)]), None, "one class only");
 }
+
+#[test]
+fn a_dataset_is_scored_on_its_own_label_set_after_deciding_over_all() {
+    use plotgenre::labels::{Rule, Thresholds};
+    use plotgenre::train::data::{Example, Task};
+    use plotgenre::train::evaluate;
+
+    let model_labels: Vec<String> = ["Action", "Short", "Drama"].map(String::from).to_vec();
+    let dataset_labels: Vec<String> = ["Action", "Drama"].map(String::from).to_vec();
+    let example = |labels: &[&str]| Example {
+        text: String::new(),
+        plot: String::new(),
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        line: 0,
+    };
+    let examples = [example(&["Action"]), example(&["Drama"])];
+    // Nothing clears the threshold, so only the top genre is predicted; in
+    // row 1 that is "Short", which the dataset does not score: nothing
+    // predicted among its labels.
+    let probabilities = vec![vec![0.9, 0.1, 0.2], vec![0.3, 0.6, 0.4]];
+    let thresholds = Thresholds {
+        rule: Rule::GlobalTop1,
+        temperature: 1.0,
+        global: 0.95,
+        per_label: vec![0.5; 3],
+    };
+    let columns = evaluate::scored_columns(&model_labels, &dataset_labels);
+    assert_eq!(columns, [0, 2]);
+    let report = evaluate::report(
+        &probabilities,
+        &examples,
+        &thresholds,
+        &model_labels,
+        Task::MultiLabel,
+        &columns,
+    );
+    let labels: Vec<&str> = report.per_label.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["Action", "Drama"]);
+    assert_eq!((report.per_label[1].tp, report.per_label[1].fn_), (0, 1));
+    let evaluate::Metrics::Multi(metrics) = &report.rules["global_top1"] else {
+        panic!("multi-label metrics expected");
+    };
+    assert_eq!(metrics.subset_accuracy, 0.5);
+    assert_eq!(metrics.micro_precision, 1.0);
+    assert_eq!(metrics.micro_recall, 0.5);
+}

@@ -1,42 +1,158 @@
-// app.js — the preview page: loads the genre bundle into the wasm module and shows the
-// genres it gives a plot, most probable first, the predicted ones marked. The full page
-// (worker, cache, offline, batch mode) is the next step; this one runs on the main thread.
-import init, { Classifier } from '../pkg/plotgenre.js';
+// app.js — the page's entry: wires the form, the examples, the status indicators and the
+// panels to the classifier worker. It only updates the view; the model runs in worker.js.
 
-const BUNDLE = 'models/model.plotgenre';
-const status = document.getElementById('status');
-const button = document.getElementById('classify');
-const title = document.getElementById('title');
-const plot = document.getElementById('plot');
-const output = document.getElementById('output');
+import { BatchView } from './batch.js';
+import { element } from './dom.js';
+import { EXAMPLES } from './examples.js';
+import { showModelCard } from './model-card.js';
+import { watchOffline } from './offline.js';
+import { ResultsView } from './results.js';
+import { ClassifierClient, canRunModel } from './worker-client.js';
 
-async function fetchBundle() {
-  const response = await fetch(BUNDLE);
-  if (!response.ok) throw new Error(`${BUNDLE}: HTTP ${response.status} (run \`make serve\`)`);
-  return new Uint8Array(await response.arrayBuffer());
+/** Quiet time after a keystroke before the plot is classified again. */
+const LIVE_DELAY_MS = 300;
+/** Failures a retry can fix (the others need another file or another browser). */
+const RETRYABLE = new Set(['offline', 'missing', 'download', 'corrupt', 'internal']);
+
+const $ = (id) => document.getElementById(id);
+const form = { title: $('title'), plot: $('plot'), classify: $('classify') };
+const modelStatus = $('model-status');
+
+const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+function setStatus(state, text) {
+  modelStatus.dataset.state = state;
+  modelStatus.textContent = text;
 }
 
-function classify(classifier) {
-  const started = performance.now();
-  const result = classifier.classify(plot.value, title.value);
-  const ms = performance.now() - started;
-  const lines = result.genres.map(({ genre, probability, predicted }) =>
-    `${predicted ? '✔' : ' '} ${genre.padEnd(12)} ${(probability * 100).toFixed(1).padStart(5)}%`);
-  output.textContent =
-    `${ms.toFixed(0)} ms${result.truncated ? ', plot truncated to the model\'s length' : ''}\n` +
-    lines.join('\n');
+function showProblem(message, retry) {
+  $('problem-text').textContent = message;
+  $('retry').hidden = !retry;
+  $('problem').hidden = false;
 }
 
-try {
-  await init();
-  const classifier = Classifier.load(await fetchBundle());
-  const info = classifier.info();
-  status.textContent = `Model loaded (${(info.sizeBytes / 1e6).toFixed(1)} MB, ${info.quantization}, ` +
-    `trained on ${info.provenance.training_data}): works offline from here.`;
-  button.disabled = false;
-  button.addEventListener('click', () => {
-    try { classify(classifier); } catch (error) { output.textContent = `Error: ${error.message}`; }
+const offline = watchOffline({ network: $('network'), update: $('update'), reload: $('reload') });
+
+if (!canRunModel()) {
+  setStatus('unsupported', 'Model unavailable');
+  showProblem('This browser cannot run the model: it lacks WebAssembly SIMD. '
+    + 'Use a recent Chrome, Edge, Firefox or Safari (16.4 or later).', false);
+} else {
+  start(new ClassifierClient());
+}
+
+function start(client) {
+  let ready = false;
+  let busy = false;
+  let again = false;
+  let timer = 0;
+
+  const results = new ResultsView({
+    list: $('genres'),
+    summary: $('summary'),
+    slider: $('threshold'),
+    sliderText: $('threshold-text'),
+    reset: $('threshold-reset'),
+  }, () => batch.refresh());
+  const batch = new BatchView(client, {
+    drop: $('drop'),
+    input: $('csv-file'),
+    setup: $('batch-setup'),
+    fileText: $('batch-file'),
+    plotColumn: $('plot-column'),
+    titleColumn: $('title-column'),
+    run: $('batch-run'),
+    cancel: $('batch-cancel'),
+    download: $('batch-download'),
+    progress: $('batch-progress'),
+    progressLabel: $('batch-progress-label'),
+    status: $('batch-status'),
+    tableWrap: $('batch-table-wrap'),
+    tbody: $('batch-table').tBodies[0],
+    caption: $('batch-caption'),
+  }, () => results.shift);
+
+  /** Classifies the form's plot; a request made while one runs is merged into one rerun. */
+  async function classify() {
+    clearTimeout(timer);
+    if (!ready || !form.plot.value.trim()) return;
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      results.show(await client.call('classify', { text: form.plot.value, title: form.title.value }));
+    } catch (error) {
+      $('summary').textContent = `Classification failed: ${error.message}`;
+    } finally {
+      busy = false;
+    }
+    if (again) {
+      again = false;
+      classify();
+    }
+  }
+
+  function onProgress({ stage, received, total }) {
+    $('loading').hidden = false;
+    const bar = $('download-progress');
+    if (stage === 'download') {
+      bar.max = total;
+      bar.value = received;
+      const text = `${megabytes(received)} of ${megabytes(total)}`;
+      $('download-text').textContent = text;
+      setStatus('loading', `Downloading the model: ${Math.floor((received / total) * 100)}%`);
+    } else {
+      $('download-label').textContent = 'Preparing the model…';
+      setStatus('loading', 'Preparing the model…');
+    }
+  }
+
+  async function load() {
+    $('problem').hidden = true;
+    setStatus('loading', 'Loading the model…');
+    let info;
+    try {
+      info = await client.call('load', {}, onProgress);
+    } catch (error) {
+      setStatus('error', 'Model unavailable');
+      showProblem(error.message, RETRYABLE.has(error.kind));
+      return;
+    } finally {
+      $('loading').hidden = true;
+    }
+    if (info.warning) showProblem(info.warning, false);
+    results.setModel(info);
+    batch.setModel(info);
+    showModelCard({ card: $('card'), metrics: $('metrics'), link: $('card-link') }, info);
+    ready = true;
+    form.classify.disabled = false;
+    setStatus('ready', 'Model ready');
+    classify();
+    if (info.stored && (await offline)) setStatus('ready', 'Model ready · works offline');
+  }
+
+  $('plot-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    classify();
   });
-} catch (error) {
-  status.textContent = `Could not load the model: ${error.message}`;
+  for (const field of [form.plot, form.title]) {
+    field.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(classify, LIVE_DELAY_MS);
+    });
+  }
+  $('examples').replaceChildren(...EXAMPLES.map((example) => {
+    const button = element('button', example.label, 'example');
+    button.type = 'button';
+    button.addEventListener('click', () => {
+      form.title.value = example.title;
+      form.plot.value = example.plot;
+      classify();
+    });
+    return button;
+  }));
+  $('retry').addEventListener('click', load);
+  load();
 }

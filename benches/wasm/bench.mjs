@@ -4,7 +4,7 @@
 // the navigation started. The driver then calls window.benchRun(texts) to time classify()
 // one plot at a time on the main thread (the worker adds no compute).
 //
-//   await window.benchStart -> { firstResultMs, fromCache }
+//   await window.benchStart -> { firstResultMs, fromCache, phasesMs: {init, bundle, load, classify} }
 //   await window.benchRun(texts) -> { latenciesMs: number[], wasmMemoryBytes }
 
 import init, { Classifier } from '/pkg/plotgenre.js';
@@ -29,11 +29,21 @@ let wasm;
 let classifier;
 
 window.benchStart = (async () => {
+  const marks = [performance.now()];
   wasm = await init();
+  marks.push(performance.now());
   const { bytes, fromCache } = await bundleBytes(params.get('bundle'));
+  marks.push(performance.now());
   classifier = Classifier.load(bytes);
+  marks.push(performance.now());
   classifier.classify(params.get('first') ?? '');
-  return { firstResultMs: performance.now(), fromCache };
+  marks.push(performance.now());
+  const [init_, bundle, load, classify] = marks.slice(1).map((t, i) => t - marks[i]);
+  return {
+    firstResultMs: marks[4],
+    fromCache,
+    phasesMs: { pageStart: marks[0], init: init_, bundle, load, classify },
+  };
 })();
 
 window.benchRun = async (texts) => {

@@ -3,7 +3,7 @@
 // opens bench.html in headless Chromium with a fresh profile (cold visit: the bundle comes
 // from localhost), times classify() over the given plots, reloads (warm visit: the bundle
 // comes from the Cache API) and prints ONE line of JSON on stdout:
-//   {"cold_ms","warm_start_ms","latencies_ms":[...],"wasm_memory_bytes",
+//   {"cold_ms","warm_start_ms","warm_phases_ms":{...},"latencies_ms":[...],"wasm_memory_bytes",
 //    "wasm_bytes","wasm_gzip_bytes","bundle_bytes","bundle_gzip_bytes"}
 //
 //   node benches/wasm/run.mjs --root DIR --bundle /url/path --texts FILE.json
@@ -58,6 +58,7 @@ try {
   process.stdout.write(`${JSON.stringify({
     cold_ms: cold.firstResultMs,
     warm_start_ms: warm.firstResultMs,
+    warm_phases_ms: warm.phasesMs,
     latencies_ms: run.latenciesMs,
     wasm_memory_bytes: run.wasmMemoryBytes,
     wasm_bytes: wasmBytes,

@@ -58,6 +58,10 @@ struct ExportArgs {
     /// Bundle file to write.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Also write the page's manifest here (bundle path, size, sha256), e.g.
+    /// www/models/manifest.json; the bundle must be in its folder.
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
     /// Name of the pretrained encoder, recorded in the bundle's metadata.
     #[arg(
         long,
@@ -86,12 +90,13 @@ enum FormatArg {
 /// Which dataset to read and how.
 #[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 struct DataArgs {
-    /// Layout of the file.
-    #[arg(long, value_enum)]
-    format: FormatArg,
+    /// Layout of the file. Repeat --format and --data to use several datasets
+    /// as one (paired in order; see README "Training on several datasets").
+    #[arg(long, value_enum, required = true)]
+    format: Vec<FormatArg>,
     /// The dataset file.
-    #[arg(long, value_name = "PATH")]
-    data: PathBuf,
+    #[arg(long, value_name = "PATH", required = true)]
+    data: Vec<PathBuf>,
     /// csv/jsonl: column holding the plot.
     #[arg(long, value_name = "NAME")]
     text_col: Option<String>,
@@ -108,8 +113,8 @@ struct DataArgs {
 }
 
 impl DataArgs {
-    /// The typed format, checking that generic formats name their columns.
-    fn format(&self) -> anyhow::Result<Format> {
+    /// The typed format of one file, checking that generic formats name their columns.
+    fn format(&self, format: FormatArg) -> anyhow::Result<Format> {
         let columns = || -> anyhow::Result<Columns> {
             let (Some(text), Some(label)) = (&self.text_col, &self.label_col) else {
                 bail!("--format csv and --format jsonl need --text-col NAME and --label-col NAME");
@@ -121,7 +126,7 @@ impl DataArgs {
                 label_sep: self.label_sep.clone(),
             })
         };
-        Ok(match self.format {
+        Ok(match format {
             FormatArg::Movies => Format::Movies,
             FormatArg::Kslimon => Format::Kslimon,
             FormatArg::Imdb27 => Format::Imdb27,
@@ -130,9 +135,27 @@ impl DataArgs {
         })
     }
 
-    /// Loads the dataset this argument set names.
+    /// Loads the dataset this argument set names, combining several into one.
     fn load(&self) -> anyhow::Result<Dataset> {
-        Ok(Dataset::load(&self.data, &self.format()?)?)
+        if self.format.len() != self.data.len() {
+            bail!(
+                "{} --format and {} --data given; give one --format per --data, in the same order",
+                self.format.len(),
+                self.data.len()
+            );
+        }
+        let mut datasets = Vec::new();
+        for (&format, path) in self.format.iter().zip(&self.data) {
+            datasets.push(Dataset::load(path, &self.format(format)?)?);
+        }
+        let first = datasets.remove(0);
+        Ok(Dataset::combine(first, datasets)?)
+    }
+
+    /// The files, for messages.
+    fn files(&self) -> String {
+        let files: Vec<String> = self.data.iter().map(|p| p.display().to_string()).collect();
+        files.join(" --data ")
     }
 }
 
@@ -266,6 +289,10 @@ pub fn run() -> anyhow::Result<()> {
                 exported.bytes as f64 / 1e6,
                 args.quant
             );
+            if let Some(manifest) = &args.manifest {
+                export::write_page_manifest(manifest, &args.out, &exported)?;
+                println!("wrote {} (sha256 {})", manifest.display(), exported.sha256);
+            }
             Ok(())
         }
     }
@@ -297,7 +324,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
                 bail!(
                     "{} was written for --data {} --base {}; resume with the same arguments",
                     checkpoint.path.display(),
-                    saved.data.data.display(),
+                    saved.data.files(),
                     saved.base.display()
                 );
             }
@@ -356,7 +383,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let dataset = args.data.load()?;
     let split = Split::from(args.split);
-    let report = evaluate::evaluate_split(&model, dataset.split(split))?;
+    let report = evaluate::evaluate_split(&model, dataset.split(split), &dataset.labels)?;
     let own = report
         .rules
         .get(model.thresholds.rule.name())
@@ -374,16 +401,17 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         let mut object = serde_json::to_value(own)?;
         if let Some(map) = object.as_object_mut() {
             map.insert("rows".into(), report.rows.into());
-            map.insert("labels".into(), model.labels.len().into());
+            map.insert("labels".into(), report.per_label.len().into());
         }
         println!("{object}");
         return Ok(());
     }
     println!(
-        "{} split of {}: {} rows, {} labels, decision rule {}",
+        "{} split of {}: {} rows, {} labels scored (the model has {}), decision rule {}",
         split.name(),
         dataset.path.display(),
         report.rows,
+        report.per_label.len(),
         model.labels.len(),
         model.thresholds.rule.name()
     );

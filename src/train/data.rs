@@ -3,7 +3,7 @@
 //! whitespace normalisation, per-format filters, first-occurrence dedup on the
 //! input text, and the FNV-1a split (test 20%, validation 10%, train 70%).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use crate::labels::Task;
@@ -98,6 +98,10 @@ pub enum DropReason {
     Placeholder,
     /// The same input text appeared earlier in the file.
     Duplicate,
+    /// Combining datasets: the plot is in another dataset's test split.
+    OtherTestPlot,
+    /// Combining datasets: an earlier dataset already has this plot.
+    RepeatedPlot,
 }
 
 impl DropReason {
@@ -107,6 +111,8 @@ impl DropReason {
             DropReason::EmptyText => "with an empty text",
             DropReason::Placeholder => "with the placeholder plot \"Add a Plot\"",
             DropReason::Duplicate => "duplicates",
+            DropReason::OtherTestPlot => "whose plot is in another dataset's test split",
+            DropReason::RepeatedPlot => "whose plot an earlier dataset already has",
         }
     }
 }
@@ -116,6 +122,9 @@ impl DropReason {
 pub struct Example {
     /// Normalised input text.
     pub text: String,
+    /// Normalised plot without the title: how datasets that prefix titles
+    /// differently are compared.
+    pub plot: String,
     pub labels: Vec<String>,
     /// Line of the file where the row starts, for messages.
     pub line: u64,
@@ -178,16 +187,113 @@ impl Dataset {
                 },
             }
         }
-        let labels: std::collections::BTreeSet<&String> =
-            dataset.train.iter().flat_map(|e| &e.labels).collect();
-        dataset.labels = labels.into_iter().cloned().collect();
-        if dataset.train.is_empty() {
+        dataset.finish()
+    }
+
+    /// Sets the label set from train and checks train is not empty.
+    fn finish(mut self) -> Result<Dataset> {
+        let labels: BTreeSet<&String> = self.train.iter().flat_map(|e| &e.labels).collect();
+        self.labels = labels.into_iter().cloned().collect();
+        if self.train.is_empty() {
             return Err(Error::DataFile {
-                path: path.to_path_buf(),
+                path: self.path.clone(),
                 problem: "no usable row lands in the train split".into(),
             });
         }
-        Ok(dataset)
+        Ok(self)
+    }
+
+    /// Several datasets of one task as one, for training a model on all of
+    /// them: genre names that differ only in case, spaces or hyphens are
+    /// unified (the first spelling wins); train and validation lose every row
+    /// whose plot is in another dataset's test split (compared by plot, as
+    /// titles are prefixed differently) or already came from an earlier
+    /// dataset; test is every test split together. Score each dataset's own
+    /// test split on its own for the protocol's figures.
+    pub fn combine(first: Dataset, rest: Vec<Dataset>) -> Result<Dataset> {
+        if rest.is_empty() {
+            return Ok(first);
+        }
+        let parts: Vec<Dataset> = std::iter::once(first).chain(rest).collect();
+        if let Some(other) = parts.iter().find(|p| p.task != parts[0].task) {
+            return Err(Error::DataFile {
+                path: other.path.clone(),
+                problem: format!(
+                    "its task differs from {}'s; combine only multi-label or only single-label datasets",
+                    parts[0].path.display()
+                ),
+            });
+        }
+        let mut spelling: BTreeMap<String, String> = BTreeMap::new();
+        for label in parts.iter().flat_map(|p| &p.labels) {
+            spelling
+                .entry(genre_key(label))
+                .or_insert_with(|| label.clone());
+        }
+        let unify = |example: &Example| Example {
+            labels: example
+                .labels
+                .iter()
+                .map(|l| {
+                    spelling
+                        .get(&genre_key(l))
+                        .cloned()
+                        .unwrap_or_else(|| l.clone())
+                })
+                .collect(),
+            ..example.clone()
+        };
+        let names: Vec<String> = parts.iter().map(|p| p.path.display().to_string()).collect();
+        let mut combined = Dataset {
+            path: PathBuf::from(names.join(" + ")),
+            task: parts[0].task,
+            labels: Vec::new(),
+            train: Vec::new(),
+            validation: Vec::new(),
+            test: Vec::new(),
+            rows_read: parts.iter().map(|p| p.rows_read).sum(),
+            dropped: BTreeMap::new(),
+        };
+        for part in &parts {
+            for (reason, count) in &part.dropped {
+                *combined.dropped.entry(*reason).or_default() += count;
+            }
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (index, part) in parts.iter().enumerate() {
+            let other_tests: HashSet<&str> = parts
+                .iter()
+                .enumerate()
+                .filter(|&(other, _)| other != index)
+                .flat_map(|(_, p)| p.test.iter().map(|e| e.plot.as_str()))
+                .collect();
+            for (split, kept) in [
+                (&part.train, &mut combined.train),
+                (&part.validation, &mut combined.validation),
+            ] {
+                for example in split {
+                    let reason = if other_tests.contains(example.plot.as_str()) {
+                        Some(DropReason::OtherTestPlot)
+                    } else if index > 0 && seen.contains(example.plot.as_str()) {
+                        Some(DropReason::RepeatedPlot)
+                    } else {
+                        None
+                    };
+                    match reason {
+                        Some(reason) => *combined.dropped.entry(reason).or_default() += 1,
+                        None => kept.push(unify(example)),
+                    }
+                }
+            }
+            seen.extend(
+                part.train
+                    .iter()
+                    .chain(&part.validation)
+                    .map(|e| e.plot.as_str()),
+            );
+            combined.test.extend(part.test.iter().map(unify));
+        }
+        combined.finish()
     }
 
     /// The examples of one split.
@@ -261,13 +367,22 @@ fn clean(row: RawRow, format: &Format) -> (Example, Option<DropReason>) {
     } else {
         None
     };
-    let text = crate::tokenize::model_input(row.title.as_deref(), &text);
     let example = Example {
-        text,
+        text: crate::tokenize::model_input(row.title.as_deref(), &text),
+        plot: text,
         labels,
         line: row.line,
     };
     (example, reason)
+}
+
+/// What two spellings of one genre share: "Sci-Fi", "sci fi" and "SciFi" agree.
+fn genre_key(label: &str) -> String {
+    label
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn data_error(path: &Path, line: u64, problem: impl Into<String>) -> Error {

@@ -38,21 +38,44 @@ impl Metrics {
     }
 }
 
+/// The model columns a dataset is scored on: the model's labels that the
+/// dataset's label set has (EVALUATION.md scores over the dataset's label
+/// set), in the model's order.
+pub fn scored_columns(model_labels: &[String], dataset_labels: &[String]) -> Vec<usize> {
+    (0..model_labels.len())
+        .filter(|&i| dataset_labels.contains(&model_labels[i]))
+        .collect()
+}
+
+/// Every column of a model with `n` labels.
+pub fn all_columns(n: usize) -> Vec<usize> {
+    (0..n).collect()
+}
+
+fn pick<T: Clone>(row: &[T], columns: &[usize]) -> Vec<T> {
+    columns.iter().map(|&c| row[c].clone()).collect()
+}
+
 /// Metrics of calibrated `probabilities` against `truth` under `rule`.
+/// Multi-label decisions are taken over every label of the model, then
+/// scored on `columns` only (`truth` holds just those); single-label scoring
+/// uses all labels.
 pub fn score(
     probabilities: &[Vec<f32>],
     truth: &[Vec<bool>],
     thresholds: &Thresholds,
     rule: Rule,
     task: Task,
+    columns: &[usize],
 ) -> Metrics {
     match task {
         Task::MultiLabel => {
             let predicted: Vec<Vec<bool>> = probabilities
                 .iter()
-                .map(|p| thresholds.decide(p, rule))
+                .map(|p| pick(&thresholds.decide(p, rule), columns))
                 .collect();
-            Metrics::Multi(metrics::multi_label(truth, &predicted, probabilities))
+            let scores: Vec<Vec<f32>> = probabilities.iter().map(|p| pick(p, columns)).collect();
+            Metrics::Multi(metrics::multi_label(truth, &predicted, &scores))
         }
         Task::SingleLabel => {
             let first = |flags: Vec<bool>| flags.iter().position(|&f| f).unwrap_or(0);
@@ -76,44 +99,58 @@ pub struct SplitReport {
     pub per_label: Vec<LabelScores>,
 }
 
-/// Scores `probabilities` of a split under every rule of `task`.
+/// Scores `probabilities` (over every label of the model, `labels`) of a
+/// split under every rule of `task`, on the model columns `columns`.
 pub fn report(
     probabilities: &[Vec<f32>],
-    truth: &[Vec<bool>],
+    examples: &[Example],
     thresholds: &Thresholds,
     labels: &[String],
     task: Task,
+    columns: &[usize],
 ) -> SplitReport {
+    let scored = match task {
+        Task::MultiLabel => pick(labels, columns),
+        Task::SingleLabel => labels.to_vec(),
+    };
+    let truth = truth(examples, &scored);
     let rules = Rule::for_task(task)
         .iter()
         .map(|&rule| {
-            (
-                rule.name(),
-                score(probabilities, truth, thresholds, rule, task),
-            )
+            let columns = match task {
+                Task::MultiLabel => columns.to_vec(),
+                Task::SingleLabel => all_columns(labels.len()),
+            };
+            let metrics = score(probabilities, &truth, thresholds, rule, task, &columns);
+            (rule.name(), metrics)
         })
         .collect();
     let predicted: Vec<Vec<bool>> = probabilities
         .iter()
-        .map(|p| thresholds.decide(p, thresholds.rule))
+        .map(|p| pick(&thresholds.decide(p, thresholds.rule), columns))
         .collect();
     SplitReport {
         rows: truth.len(),
         rules,
-        per_label: metrics::per_label(labels, truth, &predicted),
+        per_label: metrics::per_label(&scored, &truth, &predicted),
     }
 }
 
-/// Scores one split of a dataset with a trained model, under every rule.
-pub fn evaluate_split(model: &Pipeline, examples: &[Example]) -> Result<SplitReport> {
+/// Scores one split of a dataset whose label set is `dataset_labels` with a
+/// trained model, under every rule.
+pub fn evaluate_split(
+    model: &Pipeline,
+    examples: &[Example],
+    dataset_labels: &[String],
+) -> Result<SplitReport> {
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let probabilities = model.probabilities(&texts)?;
-    let truth = truth(examples, &model.labels);
     Ok(report(
         &probabilities,
-        &truth,
+        examples,
         &model.thresholds,
         &model.labels,
         model.task,
+        &scored_columns(&model.labels, dataset_labels),
     ))
 }

@@ -155,6 +155,8 @@ pub fn quantize(tensors: &Tensors, quantization: Quantization) -> Result<Quantiz
 /// What an export wrote.
 pub struct Exported {
     pub bytes: usize,
+    /// Hex sha256 of the whole bundle file, as the page checks it.
+    pub sha256: String,
     /// Matrices stored in another type than asked, as `name: type`.
     pub fallbacks: Vec<String>,
 }
@@ -206,8 +208,46 @@ pub fn export(
     atomic::write(out, &bytes)?;
     Ok(Exported {
         bytes: bytes.len(),
+        sha256: crate::bundle::sha256_hex(&bytes),
         fallbacks: quantized.fallbacks,
     })
+}
+
+/// What the page fetches before the bundle: where the bundle is, its size for
+/// the progress bar, and the sha256 it must match; a changed hash is a new
+/// model version, which makes the page replace its cached copy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PageManifest {
+    /// The bundle's path relative to the manifest.
+    pub bundle: String,
+    pub bytes: usize,
+    pub sha256: String,
+    pub format_version: u32,
+}
+
+/// Writes the page manifest of an exported bundle at `manifest`, which must
+/// sit in the bundle's folder or above it.
+pub fn write_page_manifest(manifest: &Path, bundle: &Path, exported: &Exported) -> Result<()> {
+    let folder = manifest.parent().unwrap_or(Path::new(""));
+    let absolute = |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p, e));
+    let relative = absolute(bundle)?
+        .strip_prefix(absolute(folder)?)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .map_err(|_| Error::Model {
+            path: manifest.to_path_buf(),
+            problem: format!(
+                "the bundle {} is not inside the manifest's folder; write both to one folder",
+                bundle.display()
+            ),
+        })?;
+    let page = PageManifest {
+        bundle: relative,
+        bytes: exported.bytes,
+        sha256: exported.sha256.clone(),
+        format_version: crate::bundle::FORMAT_VERSION,
+    };
+    let json = serde_json::to_vec_pretty(&page).expect("a page manifest always serializes");
+    atomic::write(manifest, &json)
 }
 
 /// Now, or `SOURCE_DATE_EPOCH` when set, so that a rebuilt bundle can be

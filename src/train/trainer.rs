@@ -709,6 +709,7 @@ impl<'a> Run<'a> {
             &thresholds,
             thresholds.rule,
             self.task,
+            &evaluate::all_columns(self.labels.len()),
         );
         Ok((metrics.selection_score(), logits))
     }
@@ -766,21 +767,24 @@ impl<'a> Run<'a> {
                 .map(|row| calibrate::probabilities(row, thresholds.temperature, self.task))
                 .collect()
         };
+        let columns = evaluate::all_columns(self.labels.len());
         let validation = evaluate::report(
             &calibrated(&validation_logits),
-            &validation_truth,
+            &dataset.validation,
             &thresholds,
             &self.labels,
             self.task,
+            &columns,
         );
         let test_texts: Vec<&str> = dataset.test.iter().map(|e| e.text.as_str()).collect();
         let test_logits = pipeline::logits(&best, &self.encoder, &test_texts)?.rows;
         let test = evaluate::report(
             &calibrated(&test_logits),
-            &evaluate::truth(&dataset.test, &self.labels),
+            &dataset.test,
             &thresholds,
             &self.labels,
             self.task,
+            &columns,
         );
 
         let mut files = Vec::new();
@@ -859,8 +863,9 @@ pub fn tune(
         // The first rule (the simplest) wins ties.
         let mut best = f64::NEG_INFINITY;
         for &rule in Rule::for_task(task) {
-            let score =
-                evaluate::score(&probabilities, truth, &thresholds, rule, task).selection_score();
+            let columns = evaluate::all_columns(n_labels);
+            let score = evaluate::score(&probabilities, truth, &thresholds, rule, task, &columns)
+                .selection_score();
             if score > best {
                 best = score;
                 thresholds.rule = rule;

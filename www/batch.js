@@ -1,0 +1,213 @@
+// batch.js — batch mode: a CSV file dropped or picked, its plot and title columns chosen
+// by header name or by the user, every row classified in the worker with a progress bar,
+// a table of the results and a labeled CSV to download. The file never leaves the page;
+// CSV reading and writing are the `csv` crate's (through the worker), as in
+// `plotgenre predict`, whose output columns this matches.
+
+import { decide } from './decide.js';
+import { element } from './dom.js';
+
+/** Header names recognised as the plot and the title column, case-insensitively. */
+const PLOT_NAMES = ['plot', 'text', 'description', 'overview', 'summary', 'one-line', 'synopsis', 'storyline'];
+const TITLE_NAMES = ['title', 'name', 'movie', 'film', 'original_title'];
+/** Rows shown in the table; the download has them all. */
+const SHOWN_ROWS = 200;
+
+function option(value, text) {
+  const node = element('option', text);
+  node.value = value;
+  return node;
+}
+
+/** Index of the first header among `names`, or -1. */
+function findColumn(header, names) {
+  const lower = header.map((h) => h.trim().toLowerCase());
+  for (const name of names) {
+    const index = lower.indexOf(name);
+    if (index >= 0) return index;
+  }
+  return -1;
+}
+
+export class BatchView {
+  #client;
+  #info = null;
+  #shift;
+  #file = null;
+  #table = null;
+  #results = null;
+  #running = null;
+
+  /** `shift()` gives the threshold slider's current offset (see results.js). */
+  constructor(client, elements, shift) {
+    this.#client = client;
+    this.#shift = shift;
+    this.el = elements;
+    const { drop, input, plotColumn, titleColumn, run, cancel, download } = elements;
+    input.addEventListener('change', () => input.files[0] && this.#open(input.files[0]));
+    drop.addEventListener('dragover', (event) => {
+      event.preventDefault();
+      drop.classList.add('over');
+    });
+    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+    drop.addEventListener('drop', (event) => {
+      event.preventDefault();
+      drop.classList.remove('over');
+      const file = event.dataTransfer.files[0];
+      if (file) this.#open(file);
+    });
+    for (const select of [plotColumn, titleColumn]) {
+      select.addEventListener('change', () => {
+        this.#clearResults();
+        this.#status('');
+      });
+    }
+    run.addEventListener('click', () => this.#run());
+    cancel.addEventListener('click', () => this.#running !== null && this.#client.cancel(this.#running));
+    download.addEventListener('click', () => this.#download());
+  }
+
+  /** Enables the run button once a model is loaded. */
+  setModel(info) {
+    this.#info = info;
+    this.#clearResults();
+  }
+
+  /** Re-derives the table's predictions after the threshold slider moved. */
+  refresh() {
+    if (this.#results) this.#renderTable();
+  }
+
+  #status(text) {
+    this.el.status.textContent = text;
+  }
+
+  async #open(file) {
+    this.#file = file;
+    this.#table = null;
+    this.#clearResults();
+    this.el.setup.hidden = false;
+    this.el.progress.hidden = this.el.progressLabel.hidden = true;
+    this.el.fileText.textContent = file.name;
+    this.#status('Reading the file…');
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      this.#table = await this.#client.call('parseCsv', { bytes }, null, [bytes.buffer]);
+    } catch (error) {
+      this.#status(`Could not read ${file.name}: ${error.message}`);
+      return;
+    }
+    const { header, rows } = this.#table;
+    this.el.fileText.textContent = `${file.name}: ${rows.length} rows, columns ${header.join(', ')}`;
+    this.#fillColumns(header);
+    this.#status(this.el.plotColumn.value === '' ? 'Choose the plot column.' : '');
+    this.#clearResults();
+  }
+
+  #fillColumns(header) {
+    const { plotColumn, titleColumn } = this.el;
+    const columns = header.map((name, i) => option(String(i), name || `column ${i + 1}`));
+    plotColumn.replaceChildren(option('', 'choose…'), ...columns);
+    titleColumn.replaceChildren(option('', '(none)'), ...columns.map((c) => c.cloneNode(true)));
+    const plot = findColumn(header, PLOT_NAMES);
+    plotColumn.value = plot >= 0 ? String(plot) : '';
+    const title = findColumn(header, TITLE_NAMES);
+    titleColumn.value = title >= 0 && title !== plot ? String(title) : '';
+  }
+
+  #clearResults() {
+    this.#results = null;
+    this.el.download.hidden = true;
+    this.el.tableWrap.hidden = true;
+    this.el.run.disabled = !(this.#info && this.#table && this.#table.rows.length && this.el.plotColumn.value !== '');
+  }
+
+  #progress(done, total) {
+    const { progress, progressLabel } = this.el;
+    progress.hidden = progressLabel.hidden = false;
+    progress.max = total;
+    progress.value = done;
+    this.#status(`${done} of ${total} rows classified`);
+  }
+
+  /** The chosen plot and title column indexes (title null when none). */
+  #columns() {
+    const title = this.el.titleColumn.value;
+    return { plot: Number(this.el.plotColumn.value), title: title === '' ? null : Number(title) };
+  }
+
+  async #run() {
+    const { rows } = this.#table;
+    const { plot, title } = this.#columns();
+    const texts = rows.map((r) => r[plot]);
+    const titles = title === null ? null : rows.map((r) => r[title]);
+    const { run, cancel, plotColumn, titleColumn } = this.el;
+    run.disabled = plotColumn.disabled = titleColumn.disabled = true;
+    cancel.hidden = false;
+    this.#progress(0, rows.length);
+    const request = this.#client.request('classifyRows', { texts, titles }, ({ done, total }) => {
+      if (done !== undefined) this.#progress(done, total);
+    });
+    this.#running = request.id;
+    try {
+      this.#results = await request.promise;
+      this.#status(`${rows.length} rows classified.`);
+      this.#renderTable();
+      this.el.download.hidden = false;
+    } catch (error) {
+      this.#status(error.kind === 'cancelled' ? 'Cancelled.' : `Classification failed: ${error.message}`);
+    } finally {
+      this.#running = null;
+      cancel.hidden = true;
+      plotColumn.disabled = titleColumn.disabled = false;
+      run.disabled = false;
+    }
+  }
+
+  /** Predicted genre names of one row under the slider's current thresholds. */
+  #genres(result) {
+    const flags = decide(this.#info, result.probabilities, this.#shift());
+    return this.#info.labels.filter((_, i) => flags[i]);
+  }
+
+  #renderTable() {
+    const { rows } = this.#table;
+    const { plot, title } = this.#columns();
+    const shown = rows.slice(0, SHOWN_ROWS);
+    this.el.tbody.replaceChildren(...shown.map((row, i) => {
+      const tr = document.createElement('tr');
+      tr.append(
+        element('td', String(i + 1)),
+        element('td', title === null ? '' : row[title]),
+        element('td', row[plot]),
+        element('td', this.#genres(this.#results[i]).join(', ')),
+      );
+      return tr;
+    }));
+    this.el.caption.textContent = rows.length > SHOWN_ROWS
+      ? `The first ${SHOWN_ROWS} of ${rows.length} rows; the download has them all.`
+      : `${rows.length} rows.`;
+    this.el.tableWrap.hidden = false;
+  }
+
+  /** The input's columns, then predicted_genres and one p_GENRE column per genre. */
+  async #download() {
+    const { header, rows } = this.#table;
+    const labels = this.#info.labels;
+    const out = [
+      [...header, 'predicted_genres', ...labels.map((l) => `p_${l}`)],
+      ...rows.map((row, i) => [
+        ...row,
+        this.#genres(this.#results[i]).join('|'),
+        ...this.#results[i].probabilities.map((p) => p.toFixed(4)),
+      ]),
+    ];
+    const text = await this.#client.call('writeCsv', { rows: out });
+    const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = `${this.#file.name.replace(/\.csv$/i, '')}-genres.csv`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(url), 0);
+  }
+}

@@ -1,0 +1,168 @@
+// model-store.js — gets the model bundle's bytes for the worker: from the Cache API when
+// this version (the manifest's sha256) is stored, else downloaded once with progress,
+// checked against the manifest and stored. Each version lives in its own cache, written
+// in full before the older ones are deleted, so a reader never sees half a model or a
+// mix of two.
+
+const MANIFEST = 'models/manifest.json';
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A failure the page explains; `kind` says which message and whether a retry helps. */
+export class ModelError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** Cache names are scoped by the page's folder, so two deployments on one origin stay apart. */
+function cachePrefix(base) {
+  return `plotgenre:${new URL('./', base).pathname}:model:`;
+}
+
+async function storedVersions(base) {
+  if (!self.caches) return [];
+  const prefix = cachePrefix(base);
+  return (await caches.keys()).filter((name) => name.startsWith(prefix));
+}
+
+/** Fetches and checks the manifest; `null` when the network is unreachable. */
+async function fetchManifest(base) {
+  const url = new URL(MANIFEST, base);
+  let response;
+  try {
+    response = await fetch(url, { cache: 'no-store', credentials: 'omit' });
+  } catch {
+    return null;
+  }
+  if (!response.ok) {
+    throw new ModelError('missing', `The model is missing on the server (${MANIFEST}: HTTP ${response.status}).`);
+  }
+  let manifest;
+  try {
+    manifest = await response.json();
+  } catch {
+    throw new ModelError('corrupt', `${MANIFEST} is not valid JSON.`);
+  }
+  if (typeof manifest.bundle !== 'string' || !Number.isSafeInteger(manifest.bytes) || !SHA256.test(manifest.sha256)) {
+    throw new ModelError('corrupt', `${MANIFEST} lacks a bundle name, size or sha256.`);
+  }
+  const bundleUrl = new URL(manifest.bundle, url);
+  if (bundleUrl.origin !== new URL(base).origin) {
+    throw new ModelError('refused', `Refused to load a model from another origin (${bundleUrl.origin}).`);
+  }
+  return { ...manifest, url: bundleUrl.href };
+}
+
+/** A complete stored version: its manifest is written last, so its presence marks completeness. */
+async function readStored(base, cacheName) {
+  const cache = await caches.open(cacheName);
+  const manifest = await cache.match(new URL(MANIFEST, base));
+  if (!manifest) return null;
+  const stored = await manifest.json();
+  const bundle = await cache.match(stored.url);
+  if (!bundle) return null;
+  return { manifest: stored, bytes: new Uint8Array(await bundle.arrayBuffer()) };
+}
+
+/** Downloads the bundle, reporting `onProgress(received, total)`, and checks size and sha256. */
+async function download(manifest, onProgress) {
+  let response;
+  try {
+    response = await fetch(manifest.url, { cache: 'no-store', credentials: 'omit' });
+  } catch (error) {
+    throw new ModelError('download', `The model download failed (${error.message}).`);
+  }
+  if (!response.ok) {
+    throw new ModelError('missing', `The model is missing on the server (HTTP ${response.status}).`);
+  }
+  const bytes = new Uint8Array(manifest.bytes);
+  let received = 0;
+  const reader = response.body.getReader();
+  onProgress(0, manifest.bytes);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (received + value.length > bytes.length) {
+        throw new ModelError('corrupt', 'The model file on the server is larger than its manifest says.');
+      }
+      bytes.set(value, received);
+      received += value.length;
+      onProgress(received, manifest.bytes);
+    }
+  } catch (error) {
+    if (error instanceof ModelError) throw error;
+    throw new ModelError('download', `The model download was interrupted (${error.message}).`);
+  }
+  if (received !== bytes.length) {
+    throw new ModelError('download', `The model download stopped at ${received} of ${bytes.length} bytes.`);
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+  if (hex !== manifest.sha256) {
+    throw new ModelError('corrupt', 'The downloaded model does not match its manifest (sha256 differs): the file on the server is damaged or half-updated.');
+  }
+  return bytes;
+}
+
+/**
+ * Stores one verified version, then deletes every other one. Returns a warning, or null.
+ * On any failure the new cache is deleted whole: nothing is left half-cached.
+ */
+async function store(base, manifest, bytes) {
+  if (!self.caches) return 'This browser cannot store the model here; it will download again next visit.';
+  const name = cachePrefix(base) + manifest.sha256;
+  try {
+    const cache = await caches.open(name);
+    const binary = { 'Content-Type': 'application/octet-stream' };
+    await cache.put(manifest.url, new Response(bytes, { headers: binary }));
+    await cache.put(new URL(MANIFEST, base), Response.json(manifest));
+  } catch (error) {
+    await caches.delete(name).catch(() => {});
+    return error.name === 'QuotaExceededError'
+      ? 'Not enough storage to keep the model for offline use: it works now, and will download again next visit.'
+      : `The model could not be stored for offline use (${error.message}).`;
+  }
+  for (const other of await storedVersions(base)) {
+    if (other !== name) await caches.delete(other);
+  }
+  return null;
+}
+
+/**
+ * The bundle to load: `{ bytes, manifest, stored, warning }`. Online, the server's manifest
+ * decides the version; offline, the stored version is used.
+ */
+export async function loadBundle(base, onProgress) {
+  const manifest = await fetchManifest(base);
+  if (manifest) {
+    manifest.card = await hasModelCard(manifest.url);
+    const name = cachePrefix(base) + manifest.sha256;
+    const stored = (await storedVersions(base)).includes(name) && (await readStored(base, name));
+    if (stored) return { bytes: stored.bytes, manifest, stored: true, warning: null };
+    const bytes = await download(manifest, onProgress);
+    const warning = await store(base, manifest, bytes);
+    return { bytes, manifest, stored: !warning, warning };
+  }
+  for (const name of await storedVersions(base)) {
+    const stored = await readStored(base, name);
+    if (stored) return { ...stored, stored: true, warning: null };
+  }
+  throw new ModelError('offline', 'You are offline and the model has not been downloaded yet. Connect to the internet and retry.');
+}
+
+/** Deletes a stored version that turned out unreadable, so a retry downloads it again. */
+export async function evict(base, sha256) {
+  if (self.caches) await caches.delete(cachePrefix(base) + sha256);
+}
+
+/** Whether a model card (MODEL_CARD.md) sits beside the bundle. */
+async function hasModelCard(bundleUrl) {
+  try {
+    const response = await fetch(new URL('MODEL_CARD.md', bundleUrl), { method: 'HEAD', cache: 'no-store', credentials: 'omit' });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}

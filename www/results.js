@@ -1,0 +1,109 @@
+// results.js — shows one plot's genres as probability bars, most probable first, with the
+// predicted ones highlighted, and owns the threshold slider that re-derives them. Text
+// goes in through textContent only: genre names and titles are never parsed as HTML.
+
+import { decide, hasThresholds, thresholds } from './decide.js';
+import { element } from './dom.js';
+
+const percent = (p) => `${(p * 100).toFixed(p < 0.1 ? 1 : 0)}%`;
+
+export class ResultsView {
+  #info = null;
+  #result = null;
+  #defaultValue = 50;
+
+  /** `onChange` is called when the slider moves, so other views can re-derive too. */
+  constructor({ list, summary, slider, sliderText, reset }, onChange) {
+    this.list = list;
+    this.summary = summary;
+    this.slider = slider;
+    this.sliderText = sliderText;
+    this.reset = reset;
+    slider.addEventListener('input', () => {
+      this.#update();
+      onChange();
+    });
+    reset.addEventListener('click', () => {
+      slider.value = String(this.#defaultValue);
+      this.#update();
+      onChange();
+      slider.focus();
+    });
+  }
+
+  /** The slider's offset from the model's thresholds (0 = the model's own decisions). */
+  get shift() {
+    return (Number(this.slider.value) - this.#defaultValue) / 100;
+  }
+
+  /** Sets the slider for a newly loaded model; its default reproduces the model's rule. */
+  setModel(info) {
+    this.#info = info;
+    this.#result = null;
+    this.#defaultValue = Math.min(99, Math.max(1, Math.round(info.globalThreshold * 100)));
+    this.slider.value = String(this.#defaultValue);
+    this.slider.disabled = !hasThresholds(info);
+    this.#update();
+  }
+
+  /** Shows the genres of one classification (label-ordered, from the worker). */
+  show(result) {
+    this.#result = result;
+    this.list.dataset.runs = String(Number(this.list.dataset.runs) + 1);
+    this.#render();
+  }
+
+  #describeThreshold() {
+    const info = this.#info;
+    if (!hasThresholds(info)) return 'single-label model: the most probable genre';
+    const shift = this.shift;
+    if (info.rule.startsWith('per_label')) {
+      if (shift === 0) return "each genre's tuned threshold";
+      const points = Math.round(shift * 100);
+      return `each genre's tuned threshold ${points > 0 ? '+' : '−'}${Math.abs(points)} points`;
+    }
+    const value = percent(thresholds(info, shift)[0]);
+    return shift === 0 ? `${value} (the model's tuned value)` : value;
+  }
+
+  #update() {
+    const text = this.#describeThreshold();
+    this.sliderText.textContent = text;
+    this.slider.setAttribute('aria-valuetext', text);
+    this.reset.hidden = this.shift === 0;
+    if (this.#result) this.#render();
+  }
+
+  #render() {
+    const info = this.#info;
+    const { probabilities, truncated } = this.#result;
+    const predicted = decide(info, probabilities, this.shift);
+    const limits = thresholds(info, this.shift);
+    const order = info.labels.map((_, i) => i).sort((a, b) => probabilities[b] - probabilities[a]);
+    this.list.replaceChildren(...order.map((i) => {
+      const item = element('li', undefined, predicted[i] ? 'genre predicted' : 'genre');
+      item.dataset.genre = info.labels[i];
+      const bar = element('span', undefined, 'bar');
+      const fill = element('span', undefined, 'fill');
+      fill.style.width = percent(probabilities[i]);
+      bar.append(fill);
+      if (hasThresholds(info)) {
+        const mark = element('span', undefined, 'mark');
+        mark.style.left = percent(limits[i]);
+        bar.append(mark);
+      }
+      item.append(
+        element('span', predicted[i] ? '✓' : '', 'tick'),
+        element('span', info.labels[i], 'name'),
+        bar,
+        element('span', percent(probabilities[i]), 'value'),
+      );
+      if (predicted[i]) item.append(element('span', ', predicted', 'visually-hidden'));
+      return item;
+    }));
+    const names = order.filter((i) => predicted[i]).map((i) => info.labels[i]);
+    const text = (names.length ? `Predicted: ${names.join(', ')}.` : 'No genre passes the threshold.')
+      + (truncated ? ' Only the beginning of this long plot was read.' : '');
+    if (this.summary.textContent !== text) this.summary.textContent = text;
+  }
+}

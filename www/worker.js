@@ -1,0 +1,101 @@
+// worker.js — owns the wasm Classifier, so tokenization and inference never run on the
+// page's thread. Requests are { id, type, ...args }; every reply carries the request's id
+// and a status: 'progress' (any number), then 'done' with a result or 'error' with
+// { kind, message }.
+
+import init, { Classifier, parseCsv, writeCsv } from './pkg/plotgenre.js';
+import { ModelError, evict, loadBundle } from './model-store.js';
+
+/** Rows per classifyBatch call: small enough to report progress and honour a cancel often. */
+const BATCH_CHUNK = 8;
+const base = new URL('./', self.location.href).href;
+
+let model = null;
+const cancelled = new Set();
+
+/** Instantiates the wasm module (once; later calls return at once). */
+async function wasm() {
+  try {
+    await init();
+  } catch (error) {
+    throw new ModelError('download', `The WebAssembly module could not be loaded (${error.message}).`);
+  }
+}
+
+/** Loads the model once; a failed load is forgotten so that a retry starts over. */
+function loadModel(progress) {
+  model ??= (async () => {
+    await wasm();
+    const { bytes, manifest, stored, warning } = await loadBundle(base, (received, total) =>
+      progress({ stage: 'download', received, total }));
+    progress({ stage: 'load' });
+    let classifier;
+    try {
+      classifier = Classifier.load(bytes);
+    } catch (error) {
+      await evict(base, manifest.sha256);
+      throw new ModelError('corrupt', `The model file is damaged: ${error.message}.`);
+    }
+    return { classifier, info: { ...classifier.info(), labels: classifier.labels(), manifest, stored, warning } };
+  })();
+  model.catch(() => { model = null; });
+  return model;
+}
+
+/** One result in label order: probabilities and the model's own decisions. */
+function byLabel(labels, classification) {
+  const scores = new Map(classification.genres.map((g) => [g.genre, g]));
+  return {
+    probabilities: labels.map((label) => scores.get(label).probability),
+    predicted: labels.map((label) => scores.get(label).predicted),
+    truncated: classification.truncated,
+  };
+}
+
+async function classifyRows({ texts, titles }, { id, progress }) {
+  const { classifier, info } = await loadModel(progress);
+  const results = [];
+  for (let start = 0; start < texts.length; start += BATCH_CHUNK) {
+    const end = Math.min(start + BATCH_CHUNK, texts.length);
+    const chunk = classifier.classifyBatch(texts.slice(start, end), titles?.slice(start, end));
+    results.push(...chunk.map((c) => byLabel(info.labels, c)));
+    progress({ stage: 'rows', done: end, total: texts.length });
+    // Let a queued cancel message in before the next chunk.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (cancelled.delete(id)) throw new ModelError('cancelled', 'Cancelled.');
+  }
+  return results;
+}
+
+const handlers = {
+  async load(_, { progress }) {
+    return (await loadModel(progress)).info;
+  },
+  async classify({ text, title }, { progress }) {
+    const { classifier, info } = await loadModel(progress);
+    return byLabel(info.labels, classifier.classify(text, title));
+  },
+  classifyRows,
+  async parseCsv({ bytes }) {
+    await wasm();
+    return parseCsv(bytes);
+  },
+  async writeCsv({ rows }) {
+    await wasm();
+    return writeCsv(rows);
+  },
+  cancel({ target }) {
+    cancelled.add(target);
+  },
+};
+
+self.addEventListener('message', async ({ data }) => {
+  const { id, type, ...args } = data;
+  const progress = (detail) => self.postMessage({ id, status: 'progress', ...detail });
+  try {
+    const result = await handlers[type](args, { id, progress });
+    self.postMessage({ id, status: 'done', result });
+  } catch (error) {
+    self.postMessage({ id, status: 'error', kind: error.kind ?? 'internal', message: error.message });
+  }
+});
