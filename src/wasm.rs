@@ -138,9 +138,6 @@ impl ClassifierHandle {
             .map(|(i, text)| input(text, titles.get(i).map(String::as_str)))
             .collect();
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        if refs.is_empty() {
-            return to_js(&Vec::<Classification>::new());
-        }
         to_js(&self.pipeline.classify(&refs)?)
     }
 

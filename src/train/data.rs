@@ -274,7 +274,7 @@ impl Dataset {
                 for example in split {
                     let reason = if other_tests.contains(example.plot.as_str()) {
                         Some(DropReason::OtherTestPlot)
-                    } else if index > 0 && seen.contains(example.plot.as_str()) {
+                    } else if seen.contains(example.plot.as_str()) {
                         Some(DropReason::RepeatedPlot)
                     } else {
                         None

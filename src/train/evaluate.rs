@@ -100,7 +100,8 @@ pub struct SplitReport {
 }
 
 /// Scores `probabilities` (over every label of the model, `labels`) of a
-/// split under every rule of `task`, on the model columns `columns`.
+/// split under every rule of `task`, on the model columns `columns`
+/// (multi-label; single-label scores every column).
 pub fn report(
     probabilities: &[Vec<f32>],
     examples: &[Example],
@@ -109,25 +110,22 @@ pub fn report(
     task: Task,
     columns: &[usize],
 ) -> SplitReport {
-    let scored = match task {
-        Task::MultiLabel => pick(labels, columns),
-        Task::SingleLabel => labels.to_vec(),
+    let columns = match task {
+        Task::MultiLabel => columns.to_vec(),
+        Task::SingleLabel => all_columns(labels.len()),
     };
+    let scored = pick(labels, &columns);
     let truth = truth(examples, &scored);
     let rules = Rule::for_task(task)
         .iter()
         .map(|&rule| {
-            let columns = match task {
-                Task::MultiLabel => columns.to_vec(),
-                Task::SingleLabel => all_columns(labels.len()),
-            };
             let metrics = score(probabilities, &truth, thresholds, rule, task, &columns);
             (rule.name(), metrics)
         })
         .collect();
     let predicted: Vec<Vec<bool>> = probabilities
         .iter()
-        .map(|p| pick(&thresholds.decide(p, thresholds.rule), columns))
+        .map(|p| pick(&thresholds.decide(p, thresholds.rule), &columns))
         .collect();
     SplitReport {
         rows: truth.len(),

@@ -103,19 +103,25 @@ fn fitting(dtype: GgmlDType, row_len: usize) -> GgmlDType {
     }
 }
 
+/// The type `quantization` asks for a tensor: the embeddings' or the
+/// linears' type for encoder matrices; `None` for vectors and the head.
+fn asked_type(name: &str, tensor: &Tensor, quantization: Quantization) -> Option<GgmlDType> {
+    if tensor.rank() < 2 || !name.starts_with(weights::ENCODER_PREFIX) {
+        None
+    } else if name.contains("embeddings") {
+        Some(quantization.embeddings)
+    } else {
+        Some(quantization.linears)
+    }
+}
+
 /// How each tensor of a model is stored.
 fn storage_type(name: &str, tensor: &Tensor, quantization: Quantization) -> GgmlDType {
     let row_len = tensor.dims().last().copied().unwrap_or(1);
-    if tensor.rank() < 2 {
-        GgmlDType::F32
-    } else if name.contains("embeddings") {
-        fitting(quantization.embeddings, row_len)
-    } else if name.starts_with(weights::ENCODER_PREFIX) {
-        fitting(quantization.linears, row_len)
-    } else if quantization.linears == GgmlDType::F32 {
-        GgmlDType::F32
-    } else {
-        GgmlDType::F16
+    match asked_type(name, tensor, quantization) {
+        Some(asked) => fitting(asked, row_len),
+        None if tensor.rank() < 2 || quantization.linears == GgmlDType::F32 => GgmlDType::F32,
+        None => GgmlDType::F16,
     }
 }
 
@@ -138,12 +144,7 @@ pub fn quantize(tensors: &Tensors, quantization: Quantization) -> Result<Quantiz
     for name in names {
         let tensor = &tensors[name];
         let dtype = storage_type(name, tensor, quantization);
-        let asked = if name.contains("embeddings") {
-            quantization.embeddings
-        } else {
-            quantization.linears
-        };
-        if tensor.rank() == 2 && name.starts_with(weights::ENCODER_PREFIX) && dtype != asked {
+        if asked_type(name, tensor, quantization).is_some_and(|asked| asked != dtype) {
             out.fallbacks.push(format!("{name}: {}", type_name(dtype)));
         }
         out.tensors

@@ -862,8 +862,8 @@ pub fn tune(
             calibrate::tune_per_label(&probabilities, truth, thresholds.global, min_support);
         // The first rule (the simplest) wins ties.
         let mut best = f64::NEG_INFINITY;
+        let columns = evaluate::all_columns(n_labels);
         for &rule in Rule::for_task(task) {
-            let columns = evaluate::all_columns(n_labels);
             let score = evaluate::score(&probabilities, truth, &thresholds, rule, task, &columns)
                 .selection_score();
             if score > best {
