@@ -29,7 +29,13 @@ BASE_DOWNLOAD := models/.download
 RUST_SOURCES := Cargo.toml Cargo.lock .cargo/config.toml $(shell find src -name '*.rs')
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
 
-.PHONY: help base wasm site test serve browser-deps clean bench bench-train bench-quant bench-wasm export model train-movies train-kslimon train-imdb27
+# Fuzzing (fuzz/, cargo-fuzz): seconds per target, the targets, and libFuzzer's
+# limits (one allocation over 512 MB is a finding: a size taken from a header).
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := bundle datasets classify
+FUZZ_FLAGS := -rss_limit_mb=2048 -malloc_limit_mb=512
+
+.PHONY: help base wasm site test fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-explain export model train-movies train-kslimon train-imdb27
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
@@ -79,7 +85,17 @@ $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 test: base wasm site browser-deps ## Run every test: native, fixtures, base-model parity and headless Chromium.
 	PLOTGENRE_TEST_ALL=1 $(CARGO) test --release --features train
 
-bench: bench-train bench-quant bench-wasm ## Run every benchmark (tables on stdout, one RESULT line each).
+# cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets stable Rust take them.
+# New corpus entries go to fuzz/corpus/ (git-ignored), crashes to fuzz/artifacts/.
+fuzz: ## Fuzz each target (bundle, datasets, classify) for FUZZ_SECONDS (default 600).
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$target; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --target-dir $(abspath $(TARGET_DIR))/fuzz $$target \
+			corpus/$$target seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) || exit 1; \
+	done
+
+bench: bench-train bench-quant bench-wasm bench-explain ## Run every benchmark (tables on stdout, one RESULT line each).
 
 bench-train: base ## Training speed on movies (batch 16, max length 128), side by side with PyTorch if installed.
 	$(CARGO) bench --features train --bench train
@@ -89,6 +105,9 @@ bench-quant: ## Bundle size and test figures per quantization for models/movies 
 
 bench-wasm: base wasm browser-deps ## Latency, start-up time, sizes and memory of the wasm build in headless Chromium.
 	$(CARGO) bench --features train --bench wasm
+
+bench-explain: ## Faithfulness of explanations on 200 movies test plots (shipped bundle).
+	$(CARGO) bench --features train --bench explain
 
 export: ## Quantize a trained folder, MODEL (default models/plotgenre), into the page's bundle in www/models/.
 	$(CARGO) run --release --features train -- export --model $(MODEL) \

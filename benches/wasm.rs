@@ -3,7 +3,8 @@
 //! prints median / p95 latency (warm), time from page start to first result
 //! on a cold visit (bundle from localhost) and a warm one (bundle from the
 //! Cache API), wasm and bundle sizes (raw and gzip), peak wasm memory, and
-//! the native latency of the same bundle for reference. Ends with one
+//! the native latency of the same bundle for reference; then the time to
+//! explain a plot of about 40 words (occlusion), in Chromium and natively. Ends with one
 //! `RESULT {json}` line.
 //!
 //! Environment: `PLOTGENRE_BUNDLE` (a bundle to measure; default: the base
@@ -17,6 +18,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use plotgenre::bundle::Bundle;
+use plotgenre::explain::{self, GenreChoice};
 use plotgenre::labels::{Rule, Thresholds};
 use plotgenre::train::data::{Dataset, Format};
 use plotgenre::train::export;
@@ -31,6 +33,7 @@ struct BrowserFigures {
     warm_start_ms: f64,
     warm_phases_ms: StartPhases,
     latencies_ms: Vec<f64>,
+    explain_ms: Vec<f64>,
     wasm_memory_bytes: u64,
     wasm_bytes: u64,
     wasm_gzip_bytes: u64,
@@ -113,6 +116,20 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
 
+    let explained = dataset
+        .test
+        .iter()
+        .map(|e| e.plot.as_str())
+        .find(|plot| (35..=45).contains(&explain::words(plot).len()))
+        .context("no movies test plot of about 40 words")?;
+    let native_explain_ms: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            explain::explain(&native, None, explained, GenreChoice::Predicted)?;
+            Ok(start.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<anyhow::Result<_>>()?;
+
     let served = tempfile::Builder::new()
         .prefix(".bench-wasm-")
         .tempdir_in(&root)?;
@@ -129,6 +146,7 @@ fn main() -> anyhow::Result<()> {
         .arg(&root)
         .args(["--bundle", &url, "--texts"])
         .arg(&texts_file)
+        .args(["--explain", explained])
         .output()
         .context("running node benches/wasm/run.mjs")?;
     if !output.status.success() {
@@ -143,6 +161,7 @@ fn main() -> anyhow::Result<()> {
     let mb = |bytes: u64| bytes as f64 / 1e6;
     let median = quantile(&browser.latencies_ms, 0.5);
     let p95 = quantile(&browser.latencies_ms, 0.95);
+    let explain_median = quantile(&browser.explain_ms, 0.5);
     println!("bundle: {which}");
     println!(
         "{} movies test plots, one at a time, tokenizer included\n",
@@ -155,6 +174,14 @@ fn main() -> anyhow::Result<()> {
     println!(
         "| median latency, native (same bundle) | {:.1} ms | |",
         quantile(&native_ms, 0.5)
+    );
+    println!(
+        "| explain a {}-word plot, Chromium (warm, median of 5) | {explain_median:.0} ms | <= 1000 ms |",
+        explain::words(explained).len()
+    );
+    println!(
+        "| explain the same plot, native | {:.0} ms | |",
+        quantile(&native_explain_ms, 0.5)
     );
     println!(
         "| page start to first result, cold | {:.0} ms | <= 1500 ms |",
@@ -195,6 +222,8 @@ fn main() -> anyhow::Result<()> {
         "bundle_gzip_bytes": browser.bundle_gzip_bytes,
         "peak_wasm_memory_mb": mb(browser.wasm_memory_bytes),
         "native_median_ms": quantile(&native_ms, 0.5),
+        "explain_ms": explain_median,
+        "native_explain_ms": quantile(&native_explain_ms, 0.5),
     });
     println!("RESULT {result}");
     Ok(())

@@ -15,7 +15,10 @@
 //!
 //! Loading checks magic, version, length and hash before it parses anything,
 //! so a truncated, corrupted or foreign file fails with a clear error and
-//! never yields a partial model.
+//! never yields a partial model; then a bounded walk (`gguf.rs`) checks every
+//! size the payload declares against its length before candle reads it.
+
+mod gguf;
 
 use std::io::Cursor;
 
@@ -128,6 +131,20 @@ impl Header {
     }
 }
 
+/// A GGUF payload behind the header that vouches for it (this version, its
+/// length and sha256): a bundle's bytes.
+pub fn seal(payload: &[u8]) -> Vec<u8> {
+    let header = Header {
+        version: FORMAT_VERSION,
+        payload_len: payload.len() as u64,
+        sha256: Sha256::digest(payload).into(),
+    };
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    header.write(&mut out);
+    out.extend_from_slice(payload);
+    out
+}
+
 /// The hex sha256 of `bytes`, the form manifests and error messages use.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -157,16 +174,7 @@ impl Bundle {
             tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let mut payload = Cursor::new(Vec::new());
         gguf_file::write(&mut payload, &metadata, &tensor_refs)?;
-        let payload = payload.into_inner();
-        let header = Header {
-            version: FORMAT_VERSION,
-            payload_len: payload.len() as u64,
-            sha256: Sha256::digest(&payload).into(),
-        };
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        header.write(&mut out);
-        out.extend_from_slice(&payload);
-        Ok(out)
+        Ok(seal(&payload.into_inner()))
     }
 
     /// Parses and verifies bundle bytes: header, length, hash, then contents.
@@ -193,6 +201,7 @@ impl Bundle {
                 "sha256 mismatch: the file is corrupted; download it again",
             ));
         }
+        gguf::check(payload).map_err(|e| invalid(format!("unreadable payload: {e}")))?;
         let mut reader = Cursor::new(payload);
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| invalid(format!("unreadable payload: {e}")))?;
@@ -239,6 +248,14 @@ impl Bundle {
                 "{} per-label thresholds for {} labels; export the bundle again",
                 self.manifest.thresholds.per_label.len(),
                 labels.len()
+            )));
+        }
+        // A longer maximum would let one text make the model allocate
+        // for a sequence it has no positions for.
+        if self.manifest.max_length > self.config.max_position_embeddings {
+            return Err(invalid(format!(
+                "a maximum length of {} tokens, but the model has {} positions; export the bundle again",
+                self.manifest.max_length, self.config.max_position_embeddings
             )));
         }
         Ok(())

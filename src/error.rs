@@ -43,6 +43,10 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     Model { path: PathBuf, problem: String },
 
+    /// A request the model cannot answer as asked (an unknown genre, say).
+    #[error("{0}")]
+    Input(String),
+
     /// A model bundle that is not one, is damaged or has another format version.
     #[error("invalid bundle: {0}")]
     Bundle(String),
@@ -51,20 +55,21 @@ pub enum Error {
     #[error("chart: {0}")]
     Chart(String),
 
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// A file could not be read or written. The message holds the OS error,
+    /// which is therefore no `source`: error chains would say it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl Error {
     /// Wraps an I/O error with the path it happened on.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

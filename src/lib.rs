@@ -12,6 +12,7 @@
 
 pub mod bundle;
 pub mod error;
+pub mod explain;
 pub mod labels;
 pub mod model;
 pub mod pipeline;

@@ -6,7 +6,14 @@ fn main() -> ExitCode {
     match plotgenre::train::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // One line, whatever the causes' own messages hold.
+            let message = format!("{error:#}");
+            let lines: Vec<&str> = message
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect();
+            eprintln!("error: {}", lines.join(" "));
             ExitCode::from(2)
         }
     }

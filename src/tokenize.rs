@@ -3,12 +3,20 @@
 //! padding to the longest text of each batch.
 
 use candle_core::{Device, Tensor};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{
+    NormalizerWrapper, PaddingParams, PaddingStrategy, PreTokenizerWrapper, Tokenizer,
+    TruncationParams,
+};
 
 use crate::{Error, Result};
 
 /// Maximum tokens per text unless configured otherwise (`[CLS]` and `[SEP]` included).
 pub const DEFAULT_MAX_LENGTH: usize = 128;
+/// Bytes of a long text tokenized per token the model reads (English plots
+/// average about 6): a longer text is first cut to this many.
+const PREFIX_BYTES_PER_TOKEN: usize = 32;
+/// How much longer the prefix gets when a cut holds too few tokens.
+const PREFIX_GROWTH: usize = 8;
 
 /// Token ids and attention masks of a batch, padded to its longest text.
 #[derive(Debug, Clone)]
@@ -28,6 +36,8 @@ pub struct Batch {
 pub struct TextEncoder {
     tokenizer: Tokenizer,
     max_length: usize,
+    /// Cutting a text at ASCII whitespace keeps the tokens before the cut.
+    cuts_at_whitespace: bool,
 }
 
 impl std::fmt::Debug for TextEncoder {
@@ -47,8 +57,16 @@ impl TextEncoder {
                 "max length {max_length} leaves no room for [CLS] and [SEP]; use at least 2"
             )));
         }
-        let mut tokenizer = Tokenizer::from_bytes(tokenizer_json)
-            .map_err(|e| Error::Tokenizer(format!("not a valid tokenizer.json: {e}")))?;
+        let invalid = |e: &dyn std::fmt::Display| {
+            Error::Tokenizer(format!("not a valid tokenizer.json: {e}"))
+        };
+        // tokenizers panics on some malformed JSON (inside `decoder`) and on
+        // templates it did not validate, where it should fail: a bundle's
+        // JSON is checked here first.
+        let json: serde_json::Value =
+            serde_json::from_slice(tokenizer_json).map_err(|e| invalid(&e))?;
+        check_templates(&json).map_err(|e| invalid(&e))?;
+        let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| invalid(&e))?;
         let pad_token = tokenizer
             .get_padding()
             .map(|p| p.pad_token.clone())
@@ -69,6 +87,7 @@ impl TextEncoder {
             ..Default::default()
         }));
         Ok(Self {
+            cuts_at_whitespace: cuts_at_whitespace(&tokenizer),
             tokenizer,
             max_length,
         })
@@ -79,14 +98,29 @@ impl TextEncoder {
         self.max_length
     }
 
+    /// How much of `text` the model reads: the byte offset where its last
+    /// read token ends, and whether the text goes on after it.
+    pub fn read_extent(&self, text: &str) -> Result<(usize, bool)> {
+        let encoding = self
+            .tokenizer
+            .encode(self.readable(text)?, true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let end = encoding.get_offsets().iter().map(|&(_, end)| end).max();
+        Ok((end.unwrap_or(0), !encoding.get_overflowing().is_empty()))
+    }
+
     /// Encodes texts into one padded batch on the CPU.
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Batch> {
         if texts.is_empty() {
             return Err(Error::Tokenizer("cannot encode an empty batch".into()));
         }
+        let readable = texts
+            .iter()
+            .map(|text| self.readable(text))
+            .collect::<Result<Vec<_>>>()?;
         let encodings = self
             .tokenizer
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(readable, true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         let seq = encodings[0].len();
         let ids: Vec<u32> = encodings
@@ -113,6 +147,102 @@ impl TextEncoder {
             truncated,
         })
     }
+
+    /// The part of `text` worth tokenizing: all of it, or for a long text a
+    /// prefix ending at whitespace that already holds more tokens than the
+    /// model reads, so that its tokens and truncation flag are exactly the
+    /// whole text's. Tokenizing a megabyte costs far more than the few
+    /// kilobytes the model reads.
+    fn readable<'t>(&self, text: &'t str) -> Result<&'t str> {
+        if !self.cuts_at_whitespace {
+            return Ok(text);
+        }
+        let mut budget = self.max_length.saturating_mul(PREFIX_BYTES_PER_TOKEN);
+        while budget < text.len() {
+            if let Some(prefix) = whitespace_prefix(text, budget) {
+                let encoding = self
+                    .tokenizer
+                    .encode(prefix, true)
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                if !encoding.get_overflowing().is_empty() {
+                    return Ok(prefix);
+                }
+            }
+            budget = budget.saturating_mul(PREFIX_GROWTH);
+        }
+        Ok(text)
+    }
+}
+
+/// Checks every `TemplateProcessing` in a tokenizer.json as `tokenizers`
+/// does only for templates built in code (it panics on encoding otherwise):
+/// each special token a template names is defined, with one id per token.
+fn check_templates(json: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    match json {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("TemplateProcessing") {
+                let defined = map.get("special_tokens").and_then(Value::as_object);
+                for (name, token) in defined.into_iter().flatten() {
+                    let count = |key| token.get(key).and_then(Value::as_array).map(Vec::len);
+                    if count("ids") != count("tokens") {
+                        return Err(format!("special token {name:?}: not one id per token"));
+                    }
+                }
+                let pieces = ["single", "pair"]
+                    .into_iter()
+                    .filter_map(|key| map.get(key).and_then(Value::as_array))
+                    .flatten();
+                for piece in pieces {
+                    if let Some(name) = piece.pointer("/SpecialToken/id").and_then(Value::as_str) {
+                        if !defined.is_some_and(|d| d.contains_key(name)) {
+                            return Err(format!(
+                                "the template names {name:?}, which is not defined"
+                            ));
+                        }
+                    }
+                }
+            }
+            map.values().try_for_each(check_templates)
+        }
+        Value::Array(items) => items.iter().try_for_each(check_templates),
+        _ => Ok(()),
+    }
+}
+
+/// Whether cutting a text just before ASCII whitespace leaves every token
+/// before the cut unchanged: so with BERT's normalizer (or none), a
+/// pre-tokenizer that splits words at whitespace, and no added token
+/// that contains whitespace.
+fn cuts_at_whitespace(tokenizer: &Tokenizer) -> bool {
+    let normalizer = matches!(
+        tokenizer.get_normalizer(),
+        None | Some(NormalizerWrapper::BertNormalizer(_))
+    );
+    let pre_tokenizer = matches!(
+        tokenizer.get_pre_tokenizer(),
+        Some(
+            PreTokenizerWrapper::BertPreTokenizer(_)
+                | PreTokenizerWrapper::Whitespace(_)
+                | PreTokenizerWrapper::WhitespaceSplit(_)
+        )
+    );
+    let added = tokenizer
+        .get_added_tokens_decoder()
+        .values()
+        .all(|token| !token.content.contains(char::is_whitespace));
+    normalizer && pre_tokenizer && added
+}
+
+/// The longest prefix of `text` within `budget` bytes that ends just before
+/// an ASCII space, tab or line break; searching bytes is safe as UTF-8 never
+/// encodes other characters with ASCII bytes.
+fn whitespace_prefix(text: &str, budget: usize) -> Option<&str> {
+    let window = &text.as_bytes()[..budget.min(text.len())];
+    let end = window
+        .iter()
+        .rposition(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+    Some(&text[..end])
 }
 
 /// Replaces every run of Unicode whitespace with one space and trims, so that

@@ -4,10 +4,13 @@
 //! CSV reader and writer of the page's batch mode: the `csv` crate that
 //! `plotgenre predict` uses, so a file reads the same in both.
 
+use std::rc::Rc;
+
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::bundle::{Bundle, Provenance, FORMAT_VERSION};
+use crate::explain::{GenreChoice, Occlusion, OffsetUnit};
 use crate::labels::{Rule, Task};
 use crate::pipeline::{Classification, Pipeline};
 use crate::tokenize::model_input;
@@ -33,6 +36,33 @@ export interface Classification {
   /** Every genre, most probable first. */
   genres: GenreScore[];
   /** The plot was longer than the model reads; only its beginning counted. */
+  truncated: boolean;
+}
+
+/** One word of the plot and how much it argues for a genre. */
+export interface WordScore {
+  word: string;
+  /** UTF-16 offsets into the plot: `plot.slice(start, end) === word`. */
+  start: number;
+  end: number;
+  /** The genre's probability minus its probability without this word. */
+  score: number;
+}
+
+/** Why the model gave a plot one genre. */
+export interface GenreExplanation {
+  genre: string;
+  probability: number;
+  predicted: boolean;
+  /** Every word the model read, in reading order. */
+  words: WordScore[];
+}
+
+/** Word scores of one plot, by occlusion (each word removed in turn). */
+export interface Explanation {
+  /** The asked genre, or the predicted ones (at least the most probable), most probable first. */
+  genres: GenreExplanation[];
+  /** The plot was longer than the model reads; later words have no score. */
   truncated: boolean;
 }
 
@@ -77,7 +107,7 @@ struct Info {
 /// A genre classifier loaded from bundle bytes.
 #[wasm_bindgen(js_name = Classifier)]
 pub struct ClassifierHandle {
-    pipeline: Pipeline,
+    pipeline: Rc<Pipeline>,
     info: Info,
 }
 
@@ -111,7 +141,10 @@ impl ClassifierHandle {
             per_label_thresholds: manifest.thresholds.per_label,
             provenance: manifest.provenance,
         };
-        Ok(ClassifierHandle { pipeline, info })
+        Ok(ClassifierHandle {
+            pipeline: Rc::new(pipeline),
+            info,
+        })
     }
 
     /// Genres of one plot, most probable first; `title` is optional.
@@ -141,6 +174,38 @@ impl ClassifierHandle {
         to_js(&self.pipeline.classify(&refs)?)
     }
 
+    /// Which words of `text` made the model say `genre` (default: each
+    /// predicted genre), by occlusion; `title` is read but not scored.
+    #[wasm_bindgen(unchecked_return_type = "Explanation")]
+    pub fn explain(
+        &self,
+        text: &str,
+        genre: Option<String>,
+        title: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        let mut explainer = self.explainer(text, genre, title)?;
+        while !explainer.step(usize::MAX)? {}
+        explainer.result()
+    }
+
+    /// The same work as `explain`, in steps, so a caller can show progress
+    /// and stop between them (the page's worker does, when the text changes).
+    pub fn explainer(
+        &self,
+        text: &str,
+        genre: Option<String>,
+        title: Option<String>,
+    ) -> Result<Explainer, JsError> {
+        let title = title.filter(|t| !t.trim().is_empty());
+        let occlusion = Occlusion::new(&self.pipeline, title.as_deref(), text)?;
+        Ok(Explainer {
+            pipeline: Rc::clone(&self.pipeline),
+            occlusion,
+            plot: text.to_string(),
+            genre,
+        })
+    }
+
     /// Genre names, in the model's order.
     pub fn labels(&self) -> Vec<String> {
         self.info.labels.clone()
@@ -150,6 +215,40 @@ impl ClassifierHandle {
     #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
         to_js(&self.info)
+    }
+}
+
+/// An explanation under way (from `Classifier.explainer`).
+#[wasm_bindgen]
+pub struct Explainer {
+    pipeline: Rc<Pipeline>,
+    occlusion: Occlusion,
+    plot: String,
+    genre: Option<String>,
+}
+
+#[wasm_bindgen]
+impl Explainer {
+    /// Runs up to `inputs` more model inputs (the plot, then the plot without
+    /// each word); true once every one has run.
+    pub fn step(&mut self, inputs: usize) -> Result<bool, JsError> {
+        Ok(self.occlusion.step(&self.pipeline, inputs)?)
+    }
+
+    /// Share of the work done, from 0 to 1.
+    pub fn progress(&self) -> f64 {
+        self.occlusion.done() as f64 / self.occlusion.total() as f64
+    }
+
+    /// The explanation (running whatever `step` has not).
+    #[wasm_bindgen(unchecked_return_type = "Explanation")]
+    pub fn result(&mut self) -> Result<JsValue, JsError> {
+        let genres = self
+            .genre
+            .as_deref()
+            .map_or(GenreChoice::Predicted, GenreChoice::Named);
+        let explanation = self.occlusion.finish(&self.pipeline, genres)?;
+        to_js(&explanation.report(&self.plot, OffsetUnit::Utf16))
     }
 }
 

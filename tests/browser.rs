@@ -1,7 +1,8 @@
 //! The browser path end to end: a bundle of the real MiniLM encoder (with a
 //! seeded random head, quantized as the page ships it) is classified in
 //! headless Chromium through the wasm `Classifier` and natively from the same
-//! bytes; on 50 real plots the probabilities must agree within 1e-4.
+//! bytes; on 50 real plots the probabilities must agree within 1e-4, a
+//! megabyte of text is truncated, and the wasm memory stays under 200 MB.
 //! Needs `make base`, `make wasm` and `make browser-deps` (`make test` runs all).
 
 mod common;
@@ -16,6 +17,8 @@ use serde::Deserialize;
 
 const TOLERANCE: f32 = 1e-4;
 const PLOTS: usize = 50;
+/// Peak wasm memory while loading and classifying (issue 7; `make bench-wasm` prints it too).
+const WASM_MEMORY_LIMIT_BYTES: u64 = 200_000_000;
 
 #[derive(Deserialize)]
 struct BrowserRun {
@@ -29,6 +32,8 @@ struct BrowserRun {
     results: Vec<Classification>,
     #[serde(rename = "badBundle")]
     bad_bundle: Option<BadBundle>,
+    #[serde(rename = "wasmMemoryBytes", default)]
+    wasm_memory_bytes: u64,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +79,7 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
         .map(|e| e.text.clone())
         .collect();
     texts.push("word ".repeat(300));
+    texts.push("a plot twist ".repeat(80_000));
     // A low temperature spreads the random head's small logits over the
     // whole probability range, so a wrong hidden state cannot hide.
     let thresholds = Thresholds {
@@ -181,4 +187,17 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
     );
     assert!(max_diff <= TOLERANCE, "max abs diff {max_diff}");
     assert!(run.results[PLOTS].truncated, "the long text is truncated");
+    assert!(
+        run.results[PLOTS + 1].truncated,
+        "the megabyte is truncated"
+    );
+    println!(
+        "peak wasm memory: {:.1} MB",
+        run.wasm_memory_bytes as f64 / 1e6
+    );
+    assert!(
+        run.wasm_memory_bytes > 0 && run.wasm_memory_bytes < WASM_MEMORY_LIMIT_BYTES,
+        "peak wasm memory {} bytes",
+        run.wasm_memory_bytes
+    );
 }

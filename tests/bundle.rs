@@ -6,9 +6,9 @@ mod common;
 
 use plotgenre::bundle::{Bundle, Manifest, Provenance, FORMAT_VERSION, HEADER_LEN};
 use plotgenre::labels::{Rule, Task, Thresholds};
-use plotgenre::model::{weights, Classifier, Config, Source};
+use plotgenre::model::{weights, Config};
 use plotgenre::pipeline::Pipeline;
-use plotgenre::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
+use plotgenre::tokenize::DEFAULT_MAX_LENGTH;
 use plotgenre::train::export::{quantize, Quantization};
 use plotgenre::Error;
 
@@ -18,10 +18,6 @@ const TEXTS: [&str; 4] = [
     "",
     "A haunted house, a family, and the thing in the basement that will not stay dead.",
 ];
-
-fn read_tiny(name: &str) -> Vec<u8> {
-    std::fs::read(common::fixture("tiny").join(name)).expect("tiny fixture")
-}
 
 fn manifest(config: &Config) -> Manifest {
     let labels = config.labels().unwrap();
@@ -47,26 +43,17 @@ fn manifest(config: &Config) -> Manifest {
 
 /// The tiny fixture model as bundle bytes, stored as `quant` says.
 fn tiny_bundle(quant: &str) -> Vec<u8> {
-    let config = Config::from_json(&read_tiny("config.json")).unwrap();
-    let tensors = weights::from_safetensors(&read_tiny("model.safetensors")).unwrap();
+    let config = Config::from_json(&common::tiny("config.json")).unwrap();
+    let tensors = weights::from_safetensors(&common::tiny("model.safetensors")).unwrap();
     let quantized = quantize(&tensors, quant.parse::<Quantization>().unwrap()).unwrap();
-    let tokenizer = String::from_utf8(read_tiny("tokenizer.json")).unwrap();
+    let tokenizer = String::from_utf8(common::tiny("tokenizer.json")).unwrap();
     Bundle::to_bytes(&manifest(&config), &config, &tokenizer, &quantized.tensors).unwrap()
 }
 
 /// The same model at f32, straight from the fixture.
 fn tiny_pipeline() -> Pipeline {
-    let config = Config::from_json(&read_tiny("config.json")).unwrap();
-    let tensors = weights::from_safetensors(&read_tiny("model.safetensors")).unwrap();
-    let manifest = manifest(&config);
-    Pipeline {
-        model: Classifier::load(&Source::dense(tensors), &config).unwrap(),
-        tokenizer: TextEncoder::from_bytes(&read_tiny("tokenizer.json"), DEFAULT_MAX_LENGTH)
-            .unwrap(),
-        task: manifest.task,
-        labels: manifest.labels,
-        thresholds: manifest.thresholds,
-    }
+    let config = Config::from_json(&common::tiny("config.json")).unwrap();
+    common::tiny_pipeline(manifest(&config).thresholds)
 }
 
 fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
@@ -81,12 +68,12 @@ fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 fn round_trip_keeps_every_field_and_the_f32_outputs() {
     let bytes = tiny_bundle("f32");
     let bundle = Bundle::from_bytes(&bytes).unwrap();
-    let config = Config::from_json(&read_tiny("config.json")).unwrap();
+    let config = Config::from_json(&common::tiny("config.json")).unwrap();
     assert_eq!(bundle.manifest, manifest(&config));
     assert_eq!(bundle.config, config);
     assert_eq!(
         bundle.tokenizer_json.as_bytes(),
-        read_tiny("tokenizer.json")
+        common::tiny("tokenizer.json")
     );
     assert_eq!(bundle.size, bytes.len());
 

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use plotgenre::bundle::Bundle;
+use plotgenre::explain::{self, GenreChoice, OffsetUnit};
 use plotgenre::labels::{Rule, Thresholds};
 use plotgenre::pipeline::{Classification, Pipeline};
 use plotgenre::tokenize::model_input;
@@ -333,6 +334,73 @@ fn second_visit_with_the_network_blocked_still_classifies() {
     assert_known_plot(run, &offline["known"]);
 }
 
+/// Checks an explanation the page showed for `PLOT` against the native one.
+fn assert_explanation(run: &Run, shown: &Value) {
+    let genre = shown["genre"].as_str().unwrap();
+    assert_eq!(shown["heading"], format!("Why {genre}?"));
+    assert_eq!(strings(&shown["pressed"]), [genre]);
+    assert_eq!(shown["text"], PLOT, "the plot, as text");
+    assert!(shown["legend"].as_str().unwrap().contains("for the genre"));
+    let native = explain::explain(&run.pipeline, Some(TITLE), PLOT, GenreChoice::Named(genre))
+        .unwrap()
+        .report(PLOT, OffsetUnit::Utf16);
+    let expected = &native.genres[0].words;
+    let words = shown["words"].as_array().unwrap();
+    assert_eq!(words.len(), expected.len(), "one highlight per word");
+    let mut strongest: f64 = 0.0;
+    for (word, expected) in words.iter().zip(expected) {
+        assert_eq!(word["word"], expected.word.as_str());
+        let score = word["score"].as_f64().unwrap() as f32;
+        assert!(
+            (score - expected.score).abs() <= TOLERANCE,
+            "{}: {score} in the page, {} natively",
+            expected.word,
+            expected.score
+        );
+        let label = word["label"].as_str().unwrap();
+        assert!(
+            label.starts_with(&format!("{}: ", expected.word)) && label.ends_with(" points"),
+            "{label}"
+        );
+        assert!(word["title"].as_str().unwrap().ends_with(" points"));
+        assert_eq!(
+            word["focusable"], true,
+            "the number is reachable by keyboard"
+        );
+        strongest = strongest.max(word["strength"].as_f64().unwrap());
+    }
+    assert!(
+        (strongest - 1.0).abs() < 1e-3,
+        "the strongest word is fully coloured"
+    );
+}
+
+#[test]
+fn clicking_a_genre_highlights_the_words_behind_it_as_natively() {
+    let Some(run) = run() else { return };
+    let first = &run.report["first"];
+    assert_eq!(
+        first["explained"]["genre"], first["known"]["order"][0],
+        "the clicked genre"
+    );
+    assert_explanation(run, &first["explained"]);
+}
+
+#[test]
+fn explanations_work_offline() {
+    let Some(run) = run() else { return };
+    assert_explanation(run, &run.report["offline"]["explained"]);
+}
+
+#[test]
+fn editing_the_plot_stops_the_explanation_under_way() {
+    let Some(run) = run() else { return };
+    let cancelled = &run.report["first"]["cancelled"];
+    assert_eq!(cancelled["stopped"], 1, "the worker stopped part-way");
+    assert_eq!(cancelled["hidden"], true, "no stale highlights");
+    assert_eq!(cancelled["words"], 0);
+}
+
 #[test]
 fn a_new_model_version_is_picked_up_and_replaces_the_old_one() {
     let Some(run) = run() else { return };
@@ -415,9 +483,11 @@ fn the_page_is_keyboard_and_phone_friendly() {
         "form fields without a label"
     );
     let order = strings(&first["focusOrder"]);
-    // Title, plot, Classify, the four examples, the slider, then batch mode.
+    // Title, plot, Classify, the four examples, the slider, then each genre (a button
+    // that explains it).
     assert_eq!(order[..3], ["title", "plot", "classify"]);
-    assert_eq!(order[7..], ["threshold", "csv-file"]);
+    assert_eq!(order[7], "threshold");
+    assert!(run.pipeline.labels.contains(&order[8]), "{order:?}");
     let phone = &first["phone"];
     assert!(
         phone["scrollWidth"].as_u64() <= phone["width"].as_u64(),

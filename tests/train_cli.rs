@@ -1,13 +1,18 @@
 //! The training command end to end on the tiny model: it learns a synthetic
 //! task that is separable by keywords, `eval --json` and `predict` read what
-//! it wrote, and a run killed mid-way and resumed ends bit-identical to an
-//! uninterrupted one.
+//! it wrote, a run killed (SIGKILL) five times at different points and
+//! resumed each time ends bit-identical to an uninterrupted one, and a full
+//! disk or a read-only output folder stops a run with one clear line and
+//! leaves its last checkpoint as it was.
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use plotgenre::train::trainer::Checkpoint;
 
 /// Genres and the keyword that marks each in the synthetic plots.
 const GENRES: [(&str, &str); 3] = [("Learning", "school"), ("Urban", "city"), ("Sport", "team")];
@@ -286,59 +291,200 @@ fn tensor_bytes(path: &Path) -> Vec<(String, Vec<u8>)> {
     tensors
 }
 
+/// Where each kill lands: once the checkpoint on disk has reached (epoch,
+/// batch), after a delay that moves it into a step, a checkpoint write or an
+/// epoch's end (validation, best-model write).
+const KILLS: [((usize, usize), u64); 5] = [
+    ((0, 5), 0),
+    ((0, 70), 11),
+    ((0, 130), 3),
+    ((1, 40), 29),
+    ((2, 0), 0),
+];
+
+/// (epoch, next batch) of the checkpoint in `out`, if one loads.
+fn checkpoint_position(out: &Path) -> Option<(usize, usize)> {
+    let checkpoint = Checkpoint::read(out).ok()?;
+    Some((checkpoint.progress.epoch, checkpoint.progress.next_batch))
+}
+
+/// Temporary files of interrupted writes left in `dir`.
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "tmp"))
+        .collect()
+}
+
 #[test]
-fn a_killed_run_resumed_ends_bit_identical_to_an_uninterrupted_one() {
+fn a_run_killed_five_times_and_resumed_ends_bit_identical_to_an_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("plots.csv");
     synthetic_csv(&data, 1500);
     let data = path_str(&data);
     let whole: PathBuf = dir.path().join("whole");
-    run_ok(&mut plotgenre(&train_args(data, path_str(&whole), "3")));
+    // The reference run goes alongside the killed ones.
+    let mut uninterrupted = plotgenre(&train_args(data, path_str(&whole), "3"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
 
     let resumed = dir.path().join("resumed");
     let args = train_args(data, path_str(&resumed), "3");
-    let mut child = plotgenre(&args)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let checkpoint = resumed.join("checkpoint.safetensors");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !checkpoint.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint appeared");
+    let mut resume_args = args.clone();
+    resume_args.extend(["--resume".to_string(), path_str(&resumed).to_string()]);
+    let mut positions = Vec::new();
+    for (kill, &(at, delay_ms)) in KILLS.iter().enumerate() {
+        let mut child = plotgenre(if kill == 0 { &args } else { &resume_args })
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let seen = loop {
+            assert!(
+                Instant::now() < deadline,
+                "kill {kill}: no checkpoint at {at:?}"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "kill {kill}: the run ended before reaching {at:?}"
+            );
+            match checkpoint_position(&resumed) {
+                Some(position) if position >= at && positions.last() < Some(&position) => {
+                    break position
+                }
+                _ => std::thread::sleep(Duration::from_millis(2)),
+            }
+        };
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
         assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before a checkpoint was written"
+            !child.wait().unwrap().success(),
+            "kill {kill}: the run finished first"
         );
-        std::thread::sleep(Duration::from_millis(2));
+        let after = checkpoint_position(&resumed)
+            .unwrap_or_else(|| panic!("kill {kill} left a checkpoint that does not load"));
+        assert!(
+            after >= seen,
+            "kill {kill}: the checkpoint went back from {seen:?} to {after:?}"
+        );
+        positions.push(after);
     }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
     assert!(
-        !status.success(),
-        "the run finished before it could be killed"
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "kills at the same point: {positions:?}"
     );
     assert!(
         !resumed.join("thresholds.json").exists(),
         "killed before the end"
     );
 
-    let mut resume_args = args.clone();
-    resume_args.extend(["--resume".to_string(), path_str(&resumed).to_string()]);
-    run_ok(&mut plotgenre(&resume_args));
+    let last = positions[positions.len() - 1];
+    let output = run_ok(&mut plotgenre(&resume_args));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("{} epochs and {} batches done", last.0, last.1)),
+        "the resume starts from the last checkpoint {last:?}: {stdout}"
+    );
+    assert!(
+        uninterrupted.wait().unwrap().success(),
+        "the uninterrupted run failed"
+    );
+    println!("killed at (epoch, batch) {positions:?}, then resumed to the end");
 
     assert!(
         std::fs::read(whole.join("model.safetensors")).unwrap()
             == std::fs::read(resumed.join("model.safetensors")).unwrap(),
         "best weights differ"
     );
+    let checkpoint = |out: &Path| tensor_bytes(&out.join("checkpoint.safetensors"));
     assert!(
-        tensor_bytes(&whole.join("checkpoint.safetensors")) == tensor_bytes(&checkpoint),
+        checkpoint(&whole) == checkpoint(&resumed),
         "final weights or optimizer state differ"
     );
     assert_eq!(
         std::fs::read(whole.join("thresholds.json")).unwrap(),
         std::fs::read(resumed.join("thresholds.json")).unwrap()
     );
+    assert_eq!(leftovers(&resumed), Vec::<PathBuf>::new());
+}
+
+/// `plotgenre args` with files capped at `kib` KiB (RLIMIT_FSIZE, with
+/// SIGXFSZ ignored): a write past the cap fails as on a full disk.
+fn with_file_size_cap(kib: u64, args: &[String]) -> Command {
+    let mut command = Command::new("bash");
+    command
+        .args(["-c", r#"trap '' XFSZ; ulimit -f "$0"; exec "$@""#])
+        .arg(kib.to_string())
+        .arg(env!("CARGO_BIN_EXE_plotgenre"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "2");
+    command
+}
+
+/// Runs `command`, expecting exit code 2 and one line on stderr; returns the line.
+fn one_line_failure(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{command:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_full_disk_or_a_read_only_folder_stops_a_run_and_keeps_its_checkpoint() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("plots.csv");
+    synthetic_csv(&data, 300);
+    let out = dir.path().join("model");
+    let args = train_args(path_str(&data), path_str(&out), "2");
+    let mut resume_args = args.clone();
+    resume_args.extend(["--resume".to_string(), path_str(&out).to_string()]);
+    let mut first = plotgenre(&args).stdout(Stdio::null()).spawn().unwrap();
+    while checkpoint_position(&out).is_none() {
+        assert!(first.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let checkpoint = out.join("checkpoint.safetensors");
+    let saved = std::fs::read(&checkpoint).unwrap();
+    let assert_intact = || {
+        assert!(
+            std::fs::read(&checkpoint).unwrap() == saved,
+            "the checkpoint changed"
+        );
+        assert_eq!(leftovers(&out), Vec::<PathBuf>::new());
+    };
+
+    // The checkpoint is about 1.8 MB: its next write fails.
+    let full = one_line_failure(&mut with_file_size_cap(64, &resume_args));
+    assert!(
+        full.starts_with(&format!("error: {}: File too large", checkpoint.display())),
+        "{full}"
+    );
+    assert_intact();
+
+    // Root writes through permissions, so then the run drops to nobody.
+    let permissions = |mode| std::fs::Permissions::from_mode(mode);
+    std::fs::set_permissions(dir.path(), permissions(0o755)).unwrap();
+    std::fs::set_permissions(&out, permissions(0o555)).unwrap();
+    let mut read_only = plotgenre(&resume_args);
+    if tempfile::tempfile_in(&out).is_ok() {
+        read_only.uid(65534).gid(65534);
+    }
+    let refused = one_line_failure(&mut read_only);
+    std::fs::set_permissions(&out, permissions(0o755)).unwrap();
+    assert!(
+        refused.starts_with(&format!("error: {}: Permission denied", out.display())),
+        "{refused}"
+    );
+    assert_intact();
+
+    run_ok(&mut plotgenre(&resume_args));
+    assert!(out.join("thresholds.json").is_file(), "the run finished");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 import { BatchView } from './batch.js';
 import { element } from './dom.js';
 import { EXAMPLES } from './examples.js';
+import { ExplanationView } from './explain-view.js';
 import { showModelCard } from './model-card.js';
 import { watchOffline } from './offline.js';
 import { ResultsView } from './results.js';
@@ -46,14 +47,24 @@ function start(client) {
   let busy = false;
   let again = false;
   let timer = 0;
+  /** The plot and title the shown genres belong to (what an explanation explains). */
+  let classified = null;
 
+  const explanation = new ExplanationView(client, {
+    panel: $('explanation'),
+    heading: $('explanation-heading'),
+    status: $('explanation-status'),
+    progress: $('explanation-progress'),
+    text: $('explanation-text'),
+    top: $('explanation-top'),
+  });
   const results = new ResultsView({
     list: $('genres'),
     summary: $('summary'),
     slider: $('threshold'),
     sliderText: $('threshold-text'),
     reset: $('threshold-reset'),
-  }, () => batch.refresh());
+  }, () => batch.refresh(), (genre) => classified && explanation.show(genre, classified));
   const batch = new BatchView(client, {
     drop: $('drop'),
     input: $('csv-file'),
@@ -72,6 +83,12 @@ function start(client) {
     caption: $('batch-caption'),
   }, () => results.shift);
 
+  /** Drops the explanation shown or under way: the plot it explained has changed. */
+  function forgetExplanation() {
+    explanation.clear();
+    results.unpick();
+  }
+
   /** Classifies the form's plot; a request made while one runs is merged into one rerun. */
   async function classify() {
     clearTimeout(timer);
@@ -81,8 +98,12 @@ function start(client) {
       return;
     }
     busy = true;
+    const input = { text: form.plot.value, title: form.title.value };
     try {
-      results.show(await client.call('classify', { text: form.plot.value, title: form.title.value }));
+      const result = await client.call('classify', input);
+      if (classified?.text !== input.text || classified?.title !== input.title) forgetExplanation();
+      classified = input;
+      results.show(result);
     } catch (error) {
       $('summary').textContent = `Classification failed: ${error.message}`;
     } finally {
@@ -139,6 +160,7 @@ function start(client) {
   });
   for (const field of [form.plot, form.title]) {
     field.addEventListener('input', () => {
+      forgetExplanation();
       clearTimeout(timer);
       timer = setTimeout(classify, LIVE_DELAY_MS);
     });
@@ -149,6 +171,7 @@ function start(client) {
     button.addEventListener('click', () => {
       form.title.value = example.title;
       form.plot.value = example.plot;
+      forgetExplanation();
       classify();
     });
     return button;

@@ -1,5 +1,6 @@
 // results.js — shows one plot's genres as probability bars, most probable first, with the
-// predicted ones highlighted, and owns the threshold slider that re-derives them. Text
+// predicted ones highlighted, and owns the threshold slider that re-derives them. Each
+// genre's name is a button that asks for its explanation (explain-view.js). Text
 // goes in through textContent only: genre names and titles are never parsed as HTML.
 
 import { decide, hasThresholds, thresholds } from './decide.js';
@@ -11,9 +12,15 @@ export class ResultsView {
   #info = null;
   #result = null;
   #defaultValue = 50;
+  #onPick;
+  #picked = null;
 
-  /** `onChange` is called when the slider moves, so other views can re-derive too. */
-  constructor({ list, summary, slider, sliderText, reset }, onChange) {
+  /**
+   * `onChange` is called when the slider moves, so other views can re-derive too;
+   * `onPick(genre)` when a genre's name is clicked.
+   */
+  constructor({ list, summary, slider, sliderText, reset }, onChange, onPick) {
+    this.#onPick = onPick;
     this.list = list;
     this.summary = summary;
     this.slider = slider;
@@ -51,6 +58,12 @@ export class ResultsView {
     this.#result = result;
     this.list.dataset.runs = String(Number(this.list.dataset.runs) + 1);
     this.#render();
+  }
+
+  /** Forgets the picked genre (its explanation is gone). */
+  unpick() {
+    this.#picked = null;
+    for (const button of this.list.querySelectorAll('.name button')) button.setAttribute('aria-pressed', 'false');
   }
 
   #describeThreshold() {
@@ -92,9 +105,22 @@ export class ResultsView {
         mark.style.left = percent(limits[i]);
         bar.append(mark);
       }
+      const name = element('span', undefined, 'name');
+      const pick = element('button', info.labels[i]);
+      pick.type = 'button';
+      pick.setAttribute('aria-pressed', String(this.#picked === info.labels[i]));
+      pick.title = `Which words made the model say ${info.labels[i]}?`;
+      pick.addEventListener('click', () => {
+        this.#picked = info.labels[i];
+        for (const other of this.list.querySelectorAll('.name button')) {
+          other.setAttribute('aria-pressed', String(other === pick));
+        }
+        this.#onPick(info.labels[i]);
+      });
+      name.append(pick);
       item.append(
         element('span', predicted[i] ? '✓' : '', 'tick'),
-        element('span', info.labels[i], 'name'),
+        name,
         bar,
         element('span', percent(probabilities[i]), 'value'),
       );

@@ -8,6 +8,8 @@ import { ModelError, evict, loadBundle } from './model-store.js';
 
 /** Rows per classifyBatch call: small enough to report progress and honour a cancel often. */
 const BATCH_CHUNK = 8;
+/** Model inputs per explainer step (each is the plot less one word): about 0.1 s of work. */
+const EXPLAIN_STEP = 3;
 const base = new URL('./', self.location.href).href;
 
 let model = null;
@@ -52,6 +54,12 @@ function byLabel(labels, classification) {
   };
 }
 
+/** Lets queued messages (a cancel among them) in, then stops request `id` if it was cancelled. */
+async function checkpoint(id) {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  if (cancelled.delete(id)) throw new ModelError('cancelled', 'Cancelled.');
+}
+
 async function classifyRows({ texts, titles }, { id, progress }) {
   const { classifier, info } = await loadModel(progress);
   const results = [];
@@ -60,11 +68,24 @@ async function classifyRows({ texts, titles }, { id, progress }) {
     const chunk = classifier.classifyBatch(texts.slice(start, end), titles?.slice(start, end));
     results.push(...chunk.map((c) => byLabel(info.labels, c)));
     progress({ stage: 'rows', done: end, total: texts.length });
-    // Let a queued cancel message in before the next chunk.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    if (cancelled.delete(id)) throw new ModelError('cancelled', 'Cancelled.');
+    await checkpoint(id);
   }
   return results;
+}
+
+/** Word scores of one plot for `genre`, computed in steps so that a cancel stops it early. */
+async function explain({ text, title, genre }, { id, progress }) {
+  const { classifier } = await loadModel(progress);
+  const explainer = classifier.explainer(text, genre, title);
+  try {
+    while (!explainer.step(EXPLAIN_STEP)) {
+      progress({ stage: 'explain', done: explainer.progress() });
+      await checkpoint(id);
+    }
+    return explainer.result();
+  } finally {
+    explainer.free();
+  }
 }
 
 const handlers = {
@@ -76,6 +97,7 @@ const handlers = {
     return byLabel(info.labels, classifier.classify(text, title));
   },
   classifyRows,
+  explain,
   async parseCsv({ bytes }) {
     await wasm();
     return parseCsv(bytes);

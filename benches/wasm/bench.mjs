@@ -5,7 +5,7 @@
 // one plot at a time on the main thread (the worker adds no compute).
 //
 //   await window.benchStart -> { firstResultMs, fromCache, phasesMs: {init, bundle, load, classify} }
-//   await window.benchRun(texts) -> { latenciesMs: number[], wasmMemoryBytes }
+//   await window.benchRun(texts, explainText) -> { latenciesMs: number[], explainMs: number[], wasmMemoryBytes }
 
 import init, { Classifier } from '/pkg/plotgenre.js';
 
@@ -46,7 +46,7 @@ window.benchStart = (async () => {
   };
 })();
 
-window.benchRun = async (texts) => {
+window.benchRun = async (texts, explainText) => {
   await window.benchStart;
   const latenciesMs = [];
   for (const text of texts) {
@@ -54,5 +54,11 @@ window.benchRun = async (texts) => {
     classifier.classify(text);
     latenciesMs.push(performance.now() - start);
   }
-  return { latenciesMs, wasmMemoryBytes: wasm.memory.buffer.byteLength };
+  const explainMs = [];
+  for (let i = 0; i < 5; i += 1) {
+    const start = performance.now();
+    classifier.explain(explainText);
+    explainMs.push(performance.now() - start);
+  }
+  return { latenciesMs, explainMs, wasmMemoryBytes: wasm.memory.buffer.byteLength };
 };

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // run.mjs — driver of `make bench-wasm` (spawned by benches/wasm.rs). Serves the repository,
 // opens bench.html in headless Chromium with a fresh profile (cold visit: the bundle comes
-// from localhost), times classify() over the given plots, reloads (warm visit: the bundle
+// from localhost), times classify() over the given plots and explain() of one plot, reloads (warm visit: the bundle
 // comes from the Cache API) and prints ONE line of JSON on stdout:
-//   {"cold_ms","warm_start_ms","warm_phases_ms":{...},"latencies_ms":[...],"wasm_memory_bytes",
+//   {"cold_ms","warm_start_ms","warm_phases_ms":{...},"latencies_ms":[...],"explain_ms":[...],"wasm_memory_bytes",
 //    "wasm_bytes","wasm_gzip_bytes","bundle_bytes","bundle_gzip_bytes"}
 //
-//   node benches/wasm/run.mjs --root DIR --bundle /url/path --texts FILE.json
+//   node benches/wasm/run.mjs --root DIR --bundle /url/path --texts FILE.json --explain PLOT
 
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,9 +17,11 @@ import { gzipSync } from 'node:zlib';
 import { startServer } from '../../scripts/serve.mjs';
 
 const { values: args } = parseArgs({
-  options: { root: { type: 'string' }, bundle: { type: 'string' }, texts: { type: 'string' } },
+  options: {
+    root: { type: 'string' }, bundle: { type: 'string' }, texts: { type: 'string' }, explain: { type: 'string' },
+  },
 });
-for (const key of ['root', 'bundle', 'texts']) {
+for (const key of ['root', 'bundle', 'texts', 'explain']) {
   if (!args[key]) throw new Error(`missing --${key}`);
 }
 const root = path.resolve(args.root);
@@ -49,7 +51,7 @@ try {
 
   await page.goto(url);
   const cold = await page.evaluate(() => window.benchStart);
-  const run = await page.evaluate((t) => window.benchRun(t), texts);
+  const run = await page.evaluate(([t, e]) => window.benchRun(t, e), [texts, args.explain]);
   await page.reload();
   const warm = await page.evaluate(() => window.benchStart);
   if (cold.fromCache || !warm.fromCache) {
@@ -60,6 +62,7 @@ try {
     warm_start_ms: warm.firstResultMs,
     warm_phases_ms: warm.phasesMs,
     latencies_ms: run.latenciesMs,
+    explain_ms: run.explainMs,
     wasm_memory_bytes: run.wasmMemoryBytes,
     wasm_bytes: wasmBytes,
     wasm_gzip_bytes: wasmGzipBytes,

@@ -102,11 +102,15 @@ impl SelfAttention {
         let q = (self.split_heads(&self.q_lin.forward(x)?)? * scale)?;
         let k = self.split_heads(&self.k_lin.forward(x)?)?;
         let v = self.split_heads(&self.v_lin.forward(x)?)?;
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask_bias)?;
+        // Inference takes the products that give the same bits in wasm and natively.
+        let product: fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> = match mode {
+            Mode::Infer => fused::ordered_matmul,
+            Mode::Train(_) => |a: &Tensor, b: &Tensor| a.matmul(b),
+        };
+        let scores = product(&q, &k.t()?)?.broadcast_add(mask_bias)?;
         let weights = softmax(&scores)?;
         let weights = self.dropout.forward(&weights, mode)?;
-        let context = weights
-            .matmul(&v)?
+        let context = product(&weights, &v)?
             .transpose(1, 2)?
             .reshape((batch, seq, dim))?;
         self.out_lin.forward(&context)

@@ -186,12 +186,15 @@ impl CustomOp1 for SoftmaxOp {
         let dim = last_dim(self.name(), layout)?;
         let mut out = vec![0f32; x.len()];
         for (row, out) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-            let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let mut sum = 0f32;
+            // A comparison, not `f32::max`, which wasm compiles to a call.
+            let max = row
+                .iter()
+                .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+            // Separate loops: the exponentials vectorise, the sum keeps its order.
             for (o, &v) in out.iter_mut().zip(row) {
-                *o = (v - max).exp();
-                sum += *o;
+                *o = exp(v - max);
             }
+            let sum: f32 = out.iter().sum();
             let scale = 1.0 / sum;
             out.iter_mut().for_each(|o| *o *= scale);
         }
@@ -263,6 +266,52 @@ pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1(SoftmaxOp)
 }
 
+/// Below this, `exp` is 0 (`e^-87.3` is near the smallest normal f32).
+const EXP_MIN: f32 = -87.3;
+/// Above this, `exp` is clamped (only ever called on arguments <= 0 here).
+const EXP_MAX: f32 = 88.0;
+/// `1.5 * 2^23`: adding it rounds an f32 below 2^22 to an integer, which
+/// then sits in the low bits of the sum.
+const ROUNDER: f32 = 12_582_912.0;
+
+/// `e^x` to about 2 ulp (Cephes' `expf`: `x = n ln 2 + r`, a degree-7
+/// polynomial in `r`, `2^n` built from bits). Unlike libm's `expf` (a call,
+/// with branches) it is plain arithmetic and selects, so loops over it
+/// vectorise, and it gives the same bits on every platform.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so that `n * LN2_HI` is exact.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const P: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_2e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        0.166_666_65,
+        0.5,
+    ];
+    let clamped = if x > EXP_MAX { EXP_MAX } else { x };
+    let clamped = if clamped < EXP_MIN { EXP_MIN } else { clamped };
+    let rounded = clamped * LOG2E + ROUNDER;
+    let n = rounded - ROUNDER;
+    let r = clamped - n * LN2_HI - n * LN2_LO;
+    let p = P.iter().fold(0.0, |acc, &c| acc * r + c);
+    let er = p * r * r + r + 1.0;
+    // The integer n is `rounded`'s bits minus ROUNDER's; + 127 is its exponent.
+    let exponent = rounded
+        .to_bits()
+        .wrapping_sub(ROUNDER.to_bits())
+        .wrapping_add(127);
+    let pow2 = f32::from_bits(exponent << 23);
+    if x < EXP_MIN {
+        0.0
+    } else {
+        er * pow2
+    }
+}
+
 /// `erf(x)` to within 1.5e-7 (Abramowitz & Stegun 7.1.26): a polynomial and
 /// one `exp`, several times faster than libm's `erff`.
 fn erf(x: f32) -> f32 {
@@ -278,7 +327,7 @@ fn erf(x: f32) -> f32 {
     let x = x.abs();
     let t = 1.0 / (1.0 + P * x);
     let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    sign * (1.0 - poly * (-x * x).exp())
+    sign * (1.0 - poly * exp(-x * x))
 }
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -333,7 +382,7 @@ impl CustomOp2 for GeluGrad {
         rowwise_pair(self.name(), (xs, xl), (gs, gl), dim, |x, g, out| {
             for i in 0..x.len() {
                 let cdf = 0.5 * (1.0 + erf(x[i] * FRAC_1_SQRT_2));
-                let pdf = FRAC_1_SQRT_2PI * (-0.5 * x[i] * x[i]).exp();
+                let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x[i] * x[i]);
                 out[i] = g[i] * (cdf + x[i] * pdf);
             }
         })
@@ -343,4 +392,80 @@ impl CustomOp2 for GeluGrad {
 /// Erf GELU, differentiable.
 pub fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1(GeluOp)
+}
+
+/// Batched `a · b` of `(..., m, k)` and `(..., k, p)` with every sum in one
+/// fixed order and no fused multiply-add, for inference: candle's gemm fuses
+/// natively but cannot in wasm, and the integer products after attention turn
+/// that last-bit noise into visible steps, so the browser and the native
+/// build would no longer agree to float noise.
+struct OrderedMatmul;
+
+impl CustomOp2 for OrderedMatmul {
+    fn name(&self) -> &'static str {
+        "ordered-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        a: &CpuStorage,
+        a_layout: &Layout,
+        b: &CpuStorage,
+        b_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let (lhs, rhs) = (values(name, a, a_layout)?, values(name, b, b_layout)?);
+        let (a_dims, b_dims) = (a_layout.dims(), b_layout.dims());
+        let rank = a_dims.len();
+        if rank < 2 || b_dims.len() != rank || a_dims[..rank - 2] != b_dims[..rank - 2] {
+            candle_core::bail!("{name}: shapes {a_dims:?} and {b_dims:?} do not multiply");
+        }
+        let (m, k, p) = (a_dims[rank - 2], a_dims[rank - 1], b_dims[rank - 1]);
+        if b_dims[rank - 2] != k {
+            candle_core::bail!("{name}: shapes {a_dims:?} and {b_dims:?} do not multiply");
+        }
+        let batches: usize = a_dims[..rank - 2].iter().product();
+        let mut out = vec![0f32; batches * m * p];
+        for batch in 0..batches {
+            let rhs = &rhs[batch * k * p..(batch + 1) * k * p];
+            for i in 0..m {
+                let row = &mut out[(batch * m + i) * p..(batch * m + i + 1) * p];
+                let lhs_row = &lhs[(batch * m + i) * k..(batch * m + i + 1) * k];
+                for (&x, rhs_row) in lhs_row.iter().zip(rhs.chunks_exact(p)) {
+                    for (o, &y) in row.iter_mut().zip(rhs_row) {
+                        *o += x * y;
+                    }
+                }
+            }
+        }
+        let mut shape = a_dims.to_vec();
+        shape[rank - 1] = p;
+        Ok((CpuStorage::F32(out), Shape::from(shape)))
+    }
+}
+
+/// `a · b` for inference (no backward pass), the same bits on every platform.
+pub fn ordered_matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    a.contiguous()?
+        .apply_op2_no_bwd(&b.contiguous()?, &OrderedMatmul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_within_a_few_ulp_and_underflows_to_zero() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -87.0 + 175.0 * i as f32 / 200_000.0;
+            let want = f64::from(x).exp();
+            worst = worst.max((f64::from(exp(x)) - want).abs() / want);
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-100.0), 0.0);
+        assert_eq!(exp(f32::MIN), 0.0);
+        assert!(exp(f32::NAN).is_nan());
+    }
 }

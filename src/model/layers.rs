@@ -8,7 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::fused;
-use super::weights::{Source, Table};
+use super::weights::{Matrix, Source, Table};
 use crate::Result;
 
 /// The random source of dropout masks; seeded, so training is reproducible.
@@ -71,10 +71,11 @@ pub fn softmax(x: &Tensor) -> Result<Tensor> {
 /// by the weight broadcast over the batch, this flattens the input to one
 /// `(batch * seq, in)` matrix: one large matrix product instead of a batch of
 /// small ones, and in the backward pass one weight gradient instead of one
-/// per row to sum.
+/// per row to sum. A quantized bundle's weight is an integer matrix
+/// ([`Matrix::Int8`]); only the product differs.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    weight: Matrix,
     bias: Tensor,
 }
 
@@ -82,7 +83,7 @@ impl Linear {
     /// Loads `weight` `(out, in)` and `bias` `(out,)`.
     pub fn load(in_dim: usize, out_dim: usize, source: &Source) -> Result<Self> {
         Ok(Self {
-            weight: source.get((out_dim, in_dim), "weight")?,
+            weight: source.matrix(out_dim, in_dim, "weight")?,
             bias: source.get(out_dim, "bias")?,
         })
     }
@@ -92,10 +93,11 @@ impl Linear {
         let mut dims = x.dims().to_vec();
         let in_dim = dims.pop().unwrap_or(1);
         let rows = dims.iter().product::<usize>();
-        let out = x
-            .reshape((rows, in_dim))?
-            .matmul(&self.weight.t()?)?
-            .broadcast_add(&self.bias)?;
+        let x = x.reshape((rows, in_dim))?;
+        let out = match &self.weight {
+            Matrix::Dense(weight) => x.matmul(&weight.t()?)?.broadcast_add(&self.bias)?,
+            Matrix::Int8(weight) => weight.linear(&x, &self.bias)?,
+        };
         dims.push(out.dim(1)?);
         Ok(out.reshape(dims)?)
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod encoder;
 pub mod fused;
 pub mod head;
+pub mod int8;
 pub mod layers;
 pub mod weights;
 

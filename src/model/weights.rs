@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use candle_core::quantized::QTensor;
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::VarBuilder;
 
+use super::int8::Int8Matrix;
 use crate::{Error, Result};
 
 /// Prefix of the encoder's tensors in a classification checkpoint.
@@ -77,11 +78,11 @@ pub type QTensors = HashMap<String, Arc<QTensor>>;
 /// Where layers get their weights: f32 tensors (training, f32 inference;
 /// gradients flow) or quantized tensors (the browser bundle).
 ///
-/// Quantized matrices are expanded to f32 when loaded, except embedding
-/// tables, whose rows are expanded when looked up: the bundle downloads
-/// small, and every product runs in f32. That is both faster in wasm than
-/// candle's quantized kernels (which also quantize the activations) and
-/// numerically the same on every platform.
+/// Block-quantized weight matrices (q8_0, q4_0, q4k, ...) become
+/// [`Int8Matrix`]es: per-row int8 weights whose products run on integer SIMD
+/// kernels, bit-identical on every platform (see [`super::int8`]). Embedding
+/// tables stay quantized and their rows are expanded when looked up; f32 and
+/// f16 tensors (and biases, LayerNorms) are expanded to f32.
 #[derive(Clone)]
 pub enum Source {
     Dense(VarBuilder<'static>),
@@ -89,6 +90,15 @@ pub enum Source {
         tensors: Arc<QTensors>,
         prefix: String,
     },
+}
+
+/// A linear layer's weight matrix `(out, in)`.
+#[derive(Debug, Clone)]
+pub enum Matrix {
+    /// f32: training (gradients flow) and f32 or f16 weights.
+    Dense(Tensor),
+    /// Integer: weights that a bundle stores block-quantized.
+    Int8(Arc<Int8Matrix>),
 }
 
 /// An embedding table `(rows, dim)`.
@@ -131,6 +141,22 @@ impl Source {
                 let shape = shape.into();
                 let tensor = self.quantized_tensor(&shape, name)?;
                 Ok(tensor.dequantize(&Device::Cpu)?)
+            }
+        }
+    }
+
+    /// A weight matrix `(out, in)`; a block-quantized one becomes an [`Int8Matrix`].
+    pub fn matrix(&self, out_dim: usize, in_dim: usize, name: &str) -> Result<Matrix> {
+        let shape = Shape::from((out_dim, in_dim));
+        match self {
+            Source::Dense(vb) => Ok(Matrix::Dense(vb.get(shape, name)?)),
+            Source::Quantized { .. } => {
+                let tensor = self.quantized_tensor(&shape, name)?;
+                let dense = tensor.dequantize(&Device::Cpu)?;
+                Ok(match tensor.dtype() {
+                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => Matrix::Dense(dense),
+                    _ => Matrix::Int8(Arc::new(Int8Matrix::from_tensor(&dense)?)),
+                })
             }
         }
     }

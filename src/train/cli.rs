@@ -16,12 +16,13 @@ use super::predict;
 use super::trainer::{self, Checkpoint, Options, RunSpec};
 use super::{export, model_dir};
 use crate::bundle::Bundle;
+use crate::explain::{self, GenreChoice, OffsetUnit};
 use crate::model::Pooling;
 use crate::pipeline::Pipeline;
 
 /// plotgenre: train and package the offline movie-genre classifier.
 #[derive(Debug, Parser)]
-#[command(name = "plotgenre", version, about)]
+#[command(name = "plotgenre", version, about, after_help = EXIT_STATUS)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,6 +43,45 @@ enum Command {
     Predict(PredictArgs),
     /// Quantize a trained model folder into the one-file bundle the page loads.
     Export(ExportArgs),
+    /// Show which words made the model say each genre (occlusion: each word
+    /// removed in turn; a word's score is the drop in the genre's probability).
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    /// Trained model folder (from `train`) or bundle file (from `export`).
+    #[arg(long, value_name = "DIR|FILE")]
+    model: PathBuf,
+    /// The plot to explain.
+    #[arg(long, value_name = "TEXT", required_unless_present = "input")]
+    text: Option<String>,
+    /// With --text: a title, read before the plot as "TITLE. PLOT" but not scored.
+    #[arg(long, value_name = "TITLE", requires = "text")]
+    title: Option<String>,
+    /// CSV file with a header row: explain every row's plot.
+    #[arg(long, value_name = "CSV", conflicts_with = "text")]
+    input: Option<PathBuf>,
+    /// With --input: column holding the plot [default: as `predict`].
+    #[arg(long, value_name = "NAME", requires = "input")]
+    text_col: Option<String>,
+    /// With --input: column holding a title (read, not scored).
+    #[arg(long, value_name = "NAME", requires = "input")]
+    title_col: Option<String>,
+    /// Explain this genre, predicted or not [default: the predicted genres,
+    /// or the most probable one when none is predicted].
+    #[arg(long, value_name = "NAME", conflicts_with = "all")]
+    genre: Option<String>,
+    /// Explain every genre of the model.
+    #[arg(long)]
+    all: bool,
+    /// Words the table lists per genre, highest scores first (JSON lists every word).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Print one JSON object per plot (one line each): per genre, every word
+    /// with `start`/`end` in Unicode characters of the plot and its score.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -259,7 +299,13 @@ struct PredictArgs {
 
 /// Parses the process arguments and runs the chosen command.
 pub fn run() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print on stdout and succeed.
+        Err(error) if !error.use_stderr() => return Ok(error.print()?),
+        Err(error) => bail!(usage_error(&error)),
+    };
+    match cli.command {
         Command::ImportBase(args) => import_base(args),
         Command::Data(args) => {
             println!("{}", args.load()?.summary());
@@ -277,6 +323,7 @@ pub fn run() -> anyhow::Result<()> {
             println!("wrote {} ({rows} rows)", args.output.display());
             Ok(())
         }
+        Command::Explain(args) => explain(args),
         Command::Export(args) => {
             let exported = export::export(&args.model, args.quant, &args.base_model, &args.out)
                 .with_context(|| format!("cannot export {}", args.model.display()))?;
@@ -296,6 +343,23 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What `--help` says about exit codes.
+const EXIT_STATUS: &str = "Exit status: 0 on success; 2 on any error (an unknown command or flag, \
+a bad or missing value, a missing, unreadable or invalid file, a run that fails), with one \
+line on stderr saying why.";
+
+/// A command-line error without clap's usage block and tips: its message and
+/// the lines that continue it (missing arguments), which `main` joins.
+fn usage_error(error: &clap::Error) -> String {
+    if error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return "no command given; `plotgenre --help` lists them".into();
+    }
+    let rendered = error.render().to_string();
+    let message = rendered.split("\n\n").next().unwrap_or_default();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    format!("{message} (see --help)")
 }
 
 /// Loads a trained model folder or a bundle file.
@@ -334,6 +398,12 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
                     checkpoint.path.display()
                 );
             }
+            println!(
+                "resuming {}: {} epochs and {} batches done",
+                checkpoint.path.display(),
+                checkpoint.progress.epoch,
+                checkpoint.progress.next_batch
+            );
             Some(checkpoint)
         }
         None => None,
@@ -431,6 +501,70 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn explain(args: ExplainArgs) -> anyhow::Result<()> {
+    let model = load_model(&args.model)?;
+    let genres = match (&args.genre, args.all) {
+        (Some(name), _) => GenreChoice::Named(name),
+        (None, true) => GenreChoice::All,
+        (None, false) => GenreChoice::Predicted,
+    };
+    let show = |row: Option<u64>, title: Option<&str>, plot: &str| -> anyhow::Result<()> {
+        let report = explain::explain(&model, title, plot, genres)?.report(plot, OffsetUnit::Char);
+        if args.json {
+            let mut object = serde_json::to_value(&report)?;
+            if let (Some(map), Some(row)) = (object.as_object_mut(), row) {
+                map.insert("row".into(), row.into());
+            }
+            println!("{object}");
+        } else {
+            print_explanation(row, &report, args.top);
+        }
+        Ok(())
+    };
+    let Some(input) = &args.input else {
+        let plot = args.text.as_deref().unwrap_or_default();
+        return show(None, args.title.as_deref(), plot);
+    };
+    let columns = predict::Columns {
+        text: args.text_col.as_deref(),
+        title: args.title_col.as_deref(),
+    };
+    let mut rows = predict::PlotRows::open(input, &columns)?;
+    let mut row = 0;
+    while let Some(record) = rows.next_row()? {
+        row += 1;
+        let (title, plot) = rows.title_and_plot(&record);
+        show(Some(row), title, &plot)?;
+    }
+    Ok(())
+}
+
+/// One plot's explanation as text: per genre, its `top` highest-scored words.
+fn print_explanation(row: Option<u64>, report: &explain::Report, top: usize) {
+    if let Some(row) = row {
+        println!("row {row}");
+    }
+    for genre in &report.genres {
+        println!(
+            "{} {:.1}%{}",
+            genre.genre,
+            genre.probability * 100.0,
+            if genre.predicted { " (predicted)" } else { "" }
+        );
+        let mut words: Vec<&explain::WordScore> = genre.words.iter().collect();
+        words.sort_by(|a, b| b.score.total_cmp(&a.score));
+        for word in words.iter().take(top) {
+            println!(
+                "  {:+8.4}  {:<20} chars {}..{}",
+                word.score, word.word, word.start, word.end
+            );
+        }
+    }
+    if report.truncated {
+        println!("(only the beginning of the plot was read; later words are not scored)");
+    }
 }
 
 fn import_base(args: ImportBaseArgs) -> anyhow::Result<()> {

@@ -130,6 +130,16 @@ pub struct Example {
     pub line: u64,
 }
 
+impl Example {
+    /// The title the input text starts with ("TITLE. PLOT"), if any.
+    pub fn title(&self) -> Option<&str> {
+        self.text
+            .strip_suffix(self.plot.as_str())?
+            .strip_suffix(". ")
+            .filter(|title| !title.is_empty())
+    }
+}
+
 /// A dataset file, cleaned and split.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -144,6 +154,13 @@ pub struct Dataset {
     pub dropped: BTreeMap<DropReason, usize>,
 }
 
+/// A dataset file's name (for messages) and contents.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+}
+
 /// A row as read, before cleaning.
 struct RawRow {
     line: u64,
@@ -155,12 +172,20 @@ struct RawRow {
 impl Dataset {
     /// Reads, cleans, deduplicates and splits `path`.
     pub fn load(path: &Path, format: &Format) -> Result<Dataset> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Dataset::parse(path, &bytes, format)
+    }
+
+    /// Cleans, deduplicates and splits the contents of a dataset file;
+    /// `path` only names it in messages (the fuzz targets call this).
+    pub fn parse(path: &Path, bytes: &[u8], format: &Format) -> Result<Dataset> {
+        let file = Source { path, bytes };
         let rows = match format {
-            Format::Movies => read_movies(path)?,
-            Format::Kslimon => read_kslimon(path)?,
-            Format::Imdb27 => read_imdb27(path)?,
-            Format::Csv(columns) => read_generic_csv(path, columns)?,
-            Format::Jsonl(columns) => read_jsonl(path, columns)?,
+            Format::Movies => read_movies(file)?,
+            Format::Kslimon => read_kslimon(file)?,
+            Format::Imdb27 => read_imdb27(file)?,
+            Format::Csv(columns) => read_generic_csv(file, columns)?,
+            Format::Jsonl(columns) => read_jsonl(file, columns)?,
         };
         let mut dataset = Dataset {
             path: path.to_path_buf(),
@@ -396,13 +421,12 @@ fn data_error(path: &Path, line: u64, problem: impl Into<String>) -> Error {
 /// Reads a CSV file with a header, handing `make_row` the fields of the named
 /// columns (in the order asked) and the line each record starts on.
 fn read_csv(
-    path: &Path,
+    file: Source,
     columns: &[&str],
     mut make_row: impl FnMut(u64, Vec<&str>) -> RawRow,
 ) -> Result<Vec<RawRow>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
+    let path = file.path;
+    let mut reader = csv::ReaderBuilder::new().from_reader(file.bytes);
     let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
     if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
         return Err(Error::DataFile {
@@ -448,9 +472,6 @@ fn csv_error(path: &Path, error: csv::Error) -> Error {
         } => format!(
             "{len} fields where the header has {expected_len}; check the quoting of this row"
         ),
-        csv::ErrorKind::Io(e) => {
-            return Error::io(path, std::io::Error::new(e.kind(), e.to_string()))
-        }
         _ => error.to_string(),
     };
     match line {
@@ -466,8 +487,8 @@ fn split_labels(field: &str, separator: &str) -> Vec<String> {
     field.split(separator).map(str::to_string).collect()
 }
 
-fn read_movies(path: &Path) -> Result<Vec<RawRow>> {
-    read_csv(path, &["MOVIES", "GENRE", "ONE-LINE"], |line, f| RawRow {
+fn read_movies(file: Source) -> Result<Vec<RawRow>> {
+    read_csv(file, &["MOVIES", "GENRE", "ONE-LINE"], |line, f| RawRow {
         line,
         title: Some(f[0].to_string()),
         text: f[2].to_string(),
@@ -475,8 +496,8 @@ fn read_movies(path: &Path) -> Result<Vec<RawRow>> {
     })
 }
 
-fn read_kslimon(path: &Path) -> Result<Vec<RawRow>> {
-    read_csv(path, &["description", "genres"], |line, f| RawRow {
+fn read_kslimon(file: Source) -> Result<Vec<RawRow>> {
+    read_csv(file, &["description", "genres"], |line, f| RawRow {
         line,
         title: None,
         text: f[0].to_string(),
@@ -490,10 +511,10 @@ fn read_kslimon(path: &Path) -> Result<Vec<RawRow>> {
     })
 }
 
-fn read_generic_csv(path: &Path, columns: &Columns) -> Result<Vec<RawRow>> {
+fn read_generic_csv(file: Source, columns: &Columns) -> Result<Vec<RawRow>> {
     let mut names = vec![columns.text.as_str(), columns.label.as_str()];
     names.extend(columns.title.as_deref());
-    read_csv(path, &names, |line, f| RawRow {
+    read_csv(file, &names, |line, f| RawRow {
         line,
         title: f.get(2).map(|t| t.to_string()),
         text: f[0].to_string(),
@@ -505,12 +526,11 @@ fn read_generic_csv(path: &Path, columns: &Columns) -> Result<Vec<RawRow>> {
 }
 
 /// A file's text, with invalid UTF-8 reported at its line.
-fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+fn read_utf8(file: Source<'_>) -> Result<&str> {
+    std::str::from_utf8(file.bytes).map_err(|e| {
+        let valid = &file.bytes[..e.valid_up_to()];
         let line = 1 + valid.iter().filter(|&&b| b == b'\n').count() as u64;
-        data_error(path, line, "invalid UTF-8; save the file as UTF-8")
+        data_error(file.path, line, "invalid UTF-8; save the file as UTF-8")
     })
 }
 
@@ -531,9 +551,10 @@ fn non_blank_lines(path: &Path, text: &str) -> Result<Vec<(u64, String)>> {
     Ok(lines)
 }
 
-fn read_imdb27(path: &Path) -> Result<Vec<RawRow>> {
-    let text = read_utf8(path)?;
-    non_blank_lines(path, &text)?
+fn read_imdb27(file: Source) -> Result<Vec<RawRow>> {
+    let path = file.path;
+    let text = read_utf8(file)?;
+    non_blank_lines(path, text)?
         .into_iter()
         .map(|(line, content)| {
             let fields: Vec<&str> = content.splitn(4, ":::").collect();
@@ -554,9 +575,10 @@ fn read_imdb27(path: &Path) -> Result<Vec<RawRow>> {
         .collect()
 }
 
-fn read_jsonl(path: &Path, columns: &Columns) -> Result<Vec<RawRow>> {
-    let text = read_utf8(path)?;
-    non_blank_lines(path, &text)?
+fn read_jsonl(file: Source, columns: &Columns) -> Result<Vec<RawRow>> {
+    let path = file.path;
+    let text = read_utf8(file)?;
+    non_blank_lines(path, text)?
         .into_iter()
         .map(|(line, content)| {
             let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&content)

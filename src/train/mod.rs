@@ -9,6 +9,7 @@ pub mod cli;
 pub mod data;
 pub mod evaluate;
 pub mod export;
+pub mod faithfulness;
 pub mod import;
 pub mod loss;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! `export` read. Every file is written atomically; loading checks that the
 //! files agree with each other.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::atomic;
@@ -58,8 +59,25 @@ pub fn read(dir: &Path, file: &str) -> Result<Vec<u8>> {
 
 /// Saves `tensors` as safetensors at `path`, atomically.
 pub fn save_weights(path: &Path, tensors: &Tensors) -> Result<()> {
+    save_safetensors(path, tensors.iter(), None)
+}
+
+/// Writes named tensors and metadata as safetensors at `path`, atomically;
+/// a failed write (a full disk) is an I/O error on `path`.
+pub fn save_safetensors<S, V>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (S, V)>,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()>
+where
+    S: AsRef<str> + Ord + std::fmt::Display,
+    V: safetensors::View,
+{
     atomic::write_with(path, |tmp| {
-        Ok(candle_core::safetensors::save(tensors, tmp)?)
+        safetensors::serialize_to_file(tensors, metadata, tmp).map_err(|e| match e {
+            safetensors::SafeTensorError::IoError(e) => Error::io(path, e),
+            e => Error::Weights(format!("cannot write {}: {e}", path.display())),
+        })
     })
 }
 

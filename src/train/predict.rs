@@ -1,5 +1,6 @@
 //! `predict`: labels every row of a CSV file with its predicted genres and
-//! per-genre probabilities, keeping the input's own columns.
+//! per-genre probabilities, keeping the input's own columns. Its CSV reader
+//! ([`PlotRows`]) also feeds `explain --input`, so both find columns alike.
 
 use std::path::Path;
 
@@ -29,6 +30,84 @@ pub struct Columns<'a> {
     pub title: Option<&'a str>,
 }
 
+/// A CSV file of plots, read row by row, with its plot and title columns found.
+pub struct PlotRows {
+    path: std::path::PathBuf,
+    reader: csv::Reader<std::fs::File>,
+    headers: csv::StringRecord,
+    text_column: usize,
+    title_column: Option<usize>,
+}
+
+impl PlotRows {
+    /// Opens `input` and finds the columns `columns` names (or the default plot column).
+    pub fn open(input: &Path, columns: &Columns) -> Result<Self> {
+        let mut reader = csv::Reader::from_path(input).map_err(|e| csv_error(input, e))?;
+        let headers = reader.headers().map_err(|e| csv_error(input, e))?.clone();
+        let find = |name: &str| headers.iter().position(|h| h == name);
+        let text_column = match columns.text {
+            Some(name) => find(name).ok_or_else(|| missing(input, name, &headers))?,
+            None => TEXT_COLUMNS
+                .iter()
+                .find_map(|name| find(name))
+                .ok_or_else(|| Error::DataFile {
+                    path: input.to_path_buf(),
+                    problem: format!(
+                        "no plot column among {:?}; name it with --text-col (columns: {})",
+                        TEXT_COLUMNS,
+                        headers.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                })?,
+        };
+        let title_column = columns
+            .title
+            .map(|name| find(name).ok_or_else(|| missing(input, name, &headers)))
+            .transpose()?;
+        Ok(Self {
+            path: input.to_path_buf(),
+            reader,
+            headers,
+            text_column,
+            title_column,
+        })
+    }
+
+    /// The header row.
+    pub fn headers(&self) -> &csv::StringRecord {
+        &self.headers
+    }
+
+    /// The next row, checked to have a plot field; `None` at the end.
+    pub fn next_row(&mut self) -> Result<Option<csv::StringRecord>> {
+        let mut record = csv::StringRecord::new();
+        let more = self
+            .reader
+            .read_record(&mut record)
+            .map_err(|e| csv_error(&self.path, e))?;
+        if !more {
+            return Ok(None);
+        }
+        if record.get(self.text_column).is_none() {
+            return Err(Error::DataLine {
+                path: self.path.clone(),
+                line: record.position().map_or(0, |p| p.line()),
+                problem: format!("row has no field {}", self.text_column + 1),
+            });
+        }
+        Ok(Some(record))
+    }
+
+    /// A row's title (none when blank or absent) and normalised plot.
+    pub fn title_and_plot<'r>(&self, record: &'r csv::StringRecord) -> (Option<&'r str>, String) {
+        let plot = normalize_text(record.get(self.text_column).unwrap_or_default());
+        let title = self
+            .title_column
+            .and_then(|c| record.get(c))
+            .filter(|t| !t.trim().is_empty());
+        (title, plot)
+    }
+}
+
 /// Classifies `input` into `output` (written atomically); returns the rows.
 pub fn predict_csv(
     model: &Pipeline,
@@ -36,65 +115,27 @@ pub fn predict_csv(
     output: &Path,
     columns: &Columns,
 ) -> Result<usize> {
-    let data_error = |line: u64, problem: String| Error::DataLine {
-        path: input.to_path_buf(),
-        line,
-        problem,
-    };
-    let mut reader = csv::Reader::from_path(input).map_err(|e| csv_error(input, e))?;
-    let headers = reader.headers().map_err(|e| csv_error(input, e))?.clone();
-    let find = |name: &str| headers.iter().position(|h| h == name);
-    let text_column = match columns.text {
-        Some(name) => find(name).ok_or_else(|| missing(input, name, &headers))?,
-        None => TEXT_COLUMNS
-            .iter()
-            .find_map(|name| find(name))
-            .ok_or_else(|| Error::DataFile {
-                path: input.to_path_buf(),
-                problem: format!(
-                    "no plot column among {:?}; name it with --text-col (columns: {})",
-                    TEXT_COLUMNS,
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                ),
-            })?,
-    };
-    let title_column = columns
-        .title
-        .map(|name| find(name).ok_or_else(|| missing(input, name, &headers)))
-        .transpose()?;
-
+    let mut rows_in = PlotRows::open(input, columns)?;
     let mut rows = 0;
     atomic::write_with(output, |tmp| {
         let mut writer = csv::Writer::from_path(tmp).map_err(|e| csv_error(tmp, e))?;
-        let mut header: Vec<String> = headers.iter().map(String::from).collect();
+        let mut header: Vec<String> = rows_in.headers().iter().map(String::from).collect();
         header.push("predicted_genres".into());
         header.extend(model.labels.iter().map(|l| format!("p_{l}")));
         writer
             .write_record(&header)
             .map_err(|e| csv_error(tmp, e))?;
         let mut chunk: Vec<csv::StringRecord> = Vec::with_capacity(CHUNK_ROWS);
-        let mut records = reader.records();
         loop {
-            let next = records
-                .next()
-                .transpose()
-                .map_err(|e| csv_error(input, e))?;
-            if let Some(record) = &next {
-                if record.get(text_column).is_none() {
-                    let line = record.position().map_or(0, |p| p.line());
-                    return Err(data_error(
-                        line,
-                        format!("row has no field {}", text_column + 1),
-                    ));
-                }
-                chunk.push(record.clone());
-            }
-            if chunk.len() == CHUNK_ROWS || (next.is_none() && !chunk.is_empty()) {
-                write_chunk(model, &chunk, text_column, title_column, &mut writer, tmp)?;
+            let next = rows_in.next_row()?;
+            let finished = next.is_none();
+            chunk.extend(next);
+            if chunk.len() == CHUNK_ROWS || (finished && !chunk.is_empty()) {
+                write_chunk(model, &rows_in, &chunk, &mut writer, tmp)?;
                 rows += chunk.len();
                 chunk.clear();
             }
-            if next.is_none() {
+            if finished {
                 break;
             }
         }
@@ -106,19 +147,15 @@ pub fn predict_csv(
 /// Classifies one chunk of records and appends them to `writer`.
 fn write_chunk(
     model: &Pipeline,
+    rows: &PlotRows,
     chunk: &[csv::StringRecord],
-    text_column: usize,
-    title_column: Option<usize>,
     writer: &mut csv::Writer<std::fs::File>,
     path: &Path,
 ) -> Result<()> {
     let texts: Vec<String> = chunk
         .iter()
-        .map(|r| {
-            let plot = normalize_text(r.get(text_column).unwrap_or_default());
-            let title = title_column
-                .and_then(|c| r.get(c))
-                .filter(|t| !t.trim().is_empty());
+        .map(|record| {
+            let (title, plot) = rows.title_and_plot(record);
             model_input(title, &plot)
         })
         .collect();

@@ -228,7 +228,8 @@ pub struct Checkpoint {
     /// The command line's description of the run it belongs to.
     pub invocation: serde_json::Value,
     pub options: Options,
-    progress: Progress,
+    /// Where the run stood when it was written.
+    pub progress: Progress,
     tensors: Tensors,
 }
 
@@ -322,6 +323,9 @@ enum Objective {
 pub fn train(spec: &RunSpec, resume: Option<Checkpoint>) -> Result<Outcome> {
     spec.options.validate()?;
     std::fs::create_dir_all(spec.out).map_err(|e| Error::io(spec.out, e))?;
+    // Fail now, not at the first checkpoint, if the folder takes no files.
+    tempfile::tempfile_in(spec.out).map_err(|e| Error::io(spec.out, e))?;
+    atomic::remove_leftovers(spec.out)?;
     let mut run = Run::new(spec)?;
     if let Some(checkpoint) = resume {
         run.restore(checkpoint)?;
@@ -739,10 +743,7 @@ impl<'a> Run<'a> {
         tensors.extend(self.optimizer.state()?);
         let metadata = HashMap::from([(STATE_KEY.to_string(), serde_json::to_string(&state)?)]);
         let path = self.spec.out.join(CHECKPOINT_FILE);
-        atomic::write_with(&path, |tmp| {
-            safetensors::serialize_to_file(tensors, Some(metadata), tmp)
-                .map_err(|e| Error::Weights(format!("cannot write checkpoint: {e}")))
-        })
+        model_dir::save_safetensors(&path, tensors, Some(metadata))
     }
 
     /// Reloads the best epoch's weights, calibrates and tunes on validation,

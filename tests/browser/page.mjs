@@ -131,6 +131,7 @@ async function firstVisit(context, server, plot) {
   const since = await page.evaluate(() => performance.now());
 
   const known = await classify(page, plot);
+  const explained = await explainGenre(page, known.order[0]);
   await page.screenshot({ path: args.screenshot });
 
   await page.focus('#threshold');
@@ -146,6 +147,7 @@ async function firstVisit(context, server, plot) {
   await page.keyboard.type(' Then she moves to Paris.', { delay: 20 });
   await page.waitForFunction((before) => Number(document.getElementById('genres').dataset.runs) > before, reset.runs);
   const live = await genres(page);
+  const cancelled = await cancelledExplanation(page);
 
   const batch = await runBatch(page);
   const picker = await columnPicker(page);
@@ -182,7 +184,48 @@ async function firstVisit(context, server, plot) {
   const afterLoad = server.hits.slice(mark);
   const cookies = await context.cookies();
   await page.close();
-  return { loaded, known, raised, lowered, reset, live, batch, picker, longTasks, security, focusOrder, unlabeled, phone, afterLoad, cookies };
+  return { loaded, known, explained, raised, lowered, reset, live, cancelled, batch, picker, longTasks, security, focusOrder, unlabeled, phone, afterLoad, cookies };
+}
+
+/** Clicks `genre`'s name and waits for its explanation; returns what the panel shows. */
+async function explainGenre(page, genre) {
+  await page.click(`#genres li[data-genre="${genre}"] .name button`);
+  await page.waitForSelector('#explanation[data-state="done"]', { timeout: WAIT_MS });
+  return page.evaluate(() => {
+    const panel = document.getElementById('explanation');
+    return {
+      genre: panel.dataset.genre,
+      heading: document.getElementById('explanation-heading').textContent,
+      text: document.getElementById('explanation-text').textContent,
+      words: [...panel.querySelectorAll('#explanation-text .word')].map((span) => ({
+        word: span.textContent,
+        score: Number(span.dataset.score),
+        label: span.getAttribute('aria-label'),
+        title: span.title,
+        focusable: span.tabIndex === 0,
+        strength: Number(span.style.getPropertyValue('--strength')),
+      })),
+      legend: document.getElementById('explanation-legend').textContent,
+      pressed: [...document.querySelectorAll('#genres .name button[aria-pressed="true"]')].map((b) => b.textContent),
+    };
+  });
+}
+
+/** Asks for an explanation, then edits the plot at once: the worker must stop it part-way. */
+async function cancelledExplanation(page) {
+  const stopped = () => page.$eval('#explanation', (panel) => Number(panel.dataset.stopped ?? 0));
+  const before = await stopped();
+  await page.click('#genres li:nth-child(2) .name button');
+  await page.waitForSelector('#explanation[data-state="working"]');
+  await page.focus('#plot');
+  await page.keyboard.type(' Or not.');
+  await page.waitForFunction((b) => Number(document.getElementById('explanation').dataset.stopped ?? 0) > b, before);
+  await page.waitForTimeout(1000);
+  return {
+    stopped: (await stopped()) - before,
+    hidden: await page.$eval('#explanation', (panel) => panel.hidden),
+    words: await page.$$eval('#explanation-text .word', (words) => words.length),
+  };
 }
 
 async function runBatch(page) {
@@ -234,7 +277,8 @@ async function offlineVisit(context, server, plot) {
   await server.close();
   await context.setOffline(true);
   const page = await openPage(context, server.page);
-  const result = { state: await stateOf(page), known: await classify(page, plot) };
+  const known = await classify(page, plot);
+  const result = { state: await stateOf(page), known, explained: await explainGenre(page, known.order[0]) };
   await page.close();
   await context.setOffline(false);
   return result;

@@ -6,9 +6,11 @@
 // Driver API (used by run.mjs through page.evaluate):
 //   await window.smokeRun(["text", ...])
 //     -> { ok: true, labels: string[], info: ModelInfo, results: Classification[],
-//          badBundle: { isError: boolean, message: string } }
+//          badBundle: { isError: boolean, message: string }, wasmMemoryBytes: number }
 //     -> { ok: false, error: "message" }
 //   `badBundle` is what Classifier.load() threw for bytes that are not a bundle.
+//   `wasmMemoryBytes` is the wasm memory's size after classifying: memory only grows, so
+//   it is the peak.
 //   The last answer is also left in window.smokeResult.
 // Progress is logged as console.debug("[smoke] stage: ...") so the driver can say where a
 // timeout struck. For a manual check in a browser, add &text=...&text=... to the URL.
@@ -49,6 +51,7 @@ async function fetchBytes(url) {
 
 let classifierPromise = null;
 let wasmModule = null;
+let wasmExports = null;
 
 /** init() the wasm module and Classifier.load() the bundle once; later calls reuse it. */
 function loadClassifier() {
@@ -70,7 +73,7 @@ function loadClassifier() {
     }
 
     stage('init() wasm');
-    await wasmModule.default();
+    wasmExports = await wasmModule.default();
 
     stage(`fetching ${bundle}`);
     const bytes = await fetchBytes(bundle);
@@ -115,7 +118,14 @@ async function run(texts) {
     stage(`classify() text ${i + 1}/${texts.length}`);
     results.push(checked(classifier.classify(text), i));
   }
-  return { ok: true, labels: classifier.labels(), info: classifier.info(), results, badBundle: loadGarbage() };
+  return {
+    ok: true,
+    labels: classifier.labels(),
+    info: classifier.info(),
+    results,
+    badBundle: loadGarbage(),
+    wasmMemoryBytes: wasmExports.memory.buffer.byteLength,
+  };
 }
 
 window.smokeRun = async (texts) => {

@@ -18,6 +18,39 @@ pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
+/// Bytes of a file of the tiny fixture model (tests/fixtures/tiny).
+pub fn tiny(name: &str) -> Vec<u8> {
+    std::fs::read(fixture("tiny").join(name)).expect("tiny fixture")
+}
+
+/// The tiny fixture model at f32 as a multi-label pipeline deciding by `thresholds`.
+pub fn tiny_pipeline(thresholds: plotgenre::labels::Thresholds) -> plotgenre::pipeline::Pipeline {
+    use plotgenre::model::{weights, Classifier, Config, Source};
+    let config = Config::from_json(&tiny("config.json")).expect("tiny config");
+    let tensors = weights::from_safetensors(&tiny("model.safetensors")).expect("tiny weights");
+    plotgenre::pipeline::Pipeline {
+        model: Classifier::load(&Source::dense(tensors), &config).expect("tiny model"),
+        tokenizer: plotgenre::tokenize::TextEncoder::from_bytes(
+            &tiny("tokenizer.json"),
+            plotgenre::tokenize::DEFAULT_MAX_LENGTH,
+        )
+        .expect("tiny tokenizer"),
+        task: plotgenre::labels::Task::MultiLabel,
+        labels: config.labels().expect("tiny labels"),
+        thresholds,
+    }
+}
+
+/// The tiny fixture model deciding by one threshold of 0.5 (else its top genre).
+pub fn tiny_pipeline_at_half() -> plotgenre::pipeline::Pipeline {
+    tiny_pipeline(plotgenre::labels::Thresholds {
+        rule: plotgenre::labels::Rule::GlobalTop1,
+        temperature: 1.0,
+        global: 0.5,
+        per_label: vec![0.5; 5],
+    })
+}
+
 /// Reads and parses a JSON fixture.
 pub fn json(name: &str) -> serde_json::Value {
     let path = fixture(name);
