@@ -92,6 +92,7 @@ fn main() -> anyhow::Result<()> {
                 temperature: 1.0,
                 global: 0.5,
                 per_label: vec![0.5; dataset.labels.len()],
+                max_genres: None,
             };
             let quantization = export::DEFAULT_QUANTIZATION
                 .parse()

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The shipped model's recipe (`make model`): fine-tune the base encoder on the
-# train splits of movies and kslimon together (epoch selection, temperature
-# and thresholds on their validation splits), export the page's bundle with
-# its manifest, then score the f32 folder and the bundle on each dataset's
-# own test split. Seeds are fixed; SOURCE_DATE_EPOCH fixes the bundle's date.
+# train splits of movies and kslimon together (epoch selection on their
+# validation splits), blend in a TF-IDF logistic regression over the same
+# tokens (share, temperature and thresholds on validation), export the page's
+# bundle with its manifest, then score the f32 folder and the bundle on each
+# dataset's own test split. Seeds are fixed; SOURCE_DATE_EPOCH fixes the
+# bundle's date.
 set -euo pipefail
 CARGO=${CARGO:-cargo}
 DATA=${DATA:-../shared/data}
@@ -14,9 +16,10 @@ plotgenre() { "$CARGO" run --quiet --release --features train -- "$@"; }
 
 "$CARGO" build --quiet --release --features train
 rm -rf "$OUT"
-plotgenre train --seed 42 --epochs 5 --out "$OUT" \
-    --format movies --data "$DATA/movies/movies.csv" \
-    --format kslimon --data "$DATA/kslimon/Movies_data.csv"
+DATASETS=(--format movies --data "$DATA/movies/movies.csv"
+    --format kslimon --data "$DATA/kslimon/Movies_data.csv")
+plotgenre train --seed 42 --epochs 5 --out "$OUT" "${DATASETS[@]}"
+plotgenre lexical --model "$OUT" "${DATASETS[@]}"
 mkdir -p www/models
 plotgenre export --model "$OUT" --out "$BUNDLE" --manifest www/models/manifest.json
 for dataset in movies:movies/movies.csv kslimon:kslimon/Movies_data.csv; do

@@ -67,13 +67,17 @@ pub struct Thresholds {
     pub global: f32,
     /// One threshold per label, in label order.
     pub per_label: Vec<f32>,
+    /// Multi-label: at most this many genres, the most probable, are
+    /// predicted: the most any training plot has (IMDb lists three).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_genres: Option<usize>,
 }
 
 impl Thresholds {
     /// Predicted flags for one row of calibrated probabilities under `rule`.
     pub fn decide(&self, probabilities: &[f32], rule: Rule) -> Vec<bool> {
         let top = argmax(probabilities);
-        probabilities
+        let mut flags: Vec<bool> = probabilities
             .iter()
             .enumerate()
             .map(|(i, &p)| match rule {
@@ -83,7 +87,17 @@ impl Thresholds {
                 Rule::PerLabelTop1 => p >= self.per_label[i] || Some(i) == top,
                 Rule::Argmax => Some(i) == top,
             })
-            .collect()
+            .collect();
+        if let Some(most) = self.max_genres {
+            let mut picked: Vec<usize> = (0..flags.len()).filter(|&i| flags[i]).collect();
+            if picked.len() > most {
+                picked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+                for &i in &picked[most..] {
+                    flags[i] = false;
+                }
+            }
+        }
+        flags
     }
 }
 

@@ -87,6 +87,7 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
         temperature: 0.05,
         global: 0.5,
         per_label: vec![0.5; dataset.labels.len()],
+        max_genres: None,
     };
     let quantization = export::DEFAULT_QUANTIZATION.parse().unwrap();
     let bytes = export::untrained_bundle(

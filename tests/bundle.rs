@@ -28,6 +28,7 @@ fn manifest(config: &Config) -> Manifest {
             temperature: 1.5,
             global: 0.45,
             per_label: (0..labels.len()).map(|i| 0.3 + 0.1 * i as f32).collect(),
+            max_genres: None,
         },
         labels,
         max_length: DEFAULT_MAX_LENGTH,

@@ -68,6 +68,7 @@ fn rules_decide_as_documented() {
         temperature: 1.0,
         global: 0.5,
         per_label: vec![0.2, 0.9, 0.5],
+        max_genres: None,
     };
     let row = [0.3, 0.45, 0.1];
     assert_eq!(thresholds.decide(&row, Rule::Global), [false, false, false]);

@@ -240,6 +240,7 @@ fn a_maximum_length_beyond_the_model_positions_is_refused() {
         temperature: 1.0,
         global: 0.5,
         per_label: vec![0.5; labels.len()],
+        max_genres: None,
     };
     let quantization = "q8_0".parse().unwrap();
     let bytes =

@@ -105,6 +105,7 @@ fn a_dataset_is_scored_on_its_own_label_set_after_deciding_over_all() {
         temperature: 1.0,
         global: 0.95,
         per_label: vec![0.5; 3],
+        max_genres: None,
     };
     let columns = evaluate::scored_columns(&model_labels, &dataset_labels);
     assert_eq!(columns, [0, 2]);

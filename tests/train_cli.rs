@@ -254,28 +254,34 @@ fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
 
     // The exported bundle is the same model: exactly at f32, nearly at q8_0.
     for (quant, tolerance) in [("f32", 1e-9), ("q8_0", 0.02)] {
-        let bundle = dir.path().join(format!("model-{quant}.plotgenre"));
-        run_ok(&mut plotgenre(&[
-            "export",
-            "--model",
-            path_str(&out),
-            "--quant",
-            quant,
-            "--out",
-            path_str(&bundle),
-        ]));
-        let mut args = eval_args.clone();
-        let model_at = args.iter().position(|a| a == "--model").unwrap() + 1;
-        args[model_at] = path_str(&bundle).to_string();
-        let eval = run_ok(&mut plotgenre(&args));
-        let from_bundle: serde_json::Value =
-            serde_json::from_str(String::from_utf8(eval.stdout).unwrap().trim()).unwrap();
-        let f1 = from_bundle["micro_f1"].as_f64().unwrap();
+        let f1 = exported_micro_f1(dir.path(), &out, quant, &eval_args);
         assert!(
             (f1 - test_f1).abs() <= tolerance,
             "{quant} bundle: micro-F1 {f1} against the folder's {test_f1}"
         );
     }
+}
+
+/// Exports `model` at `quant` into `dir` and returns the bundle's micro-F1
+/// from `eval_args` (an eval command line) with its `--model` swapped.
+fn exported_micro_f1(dir: &Path, model: &Path, quant: &str, eval_args: &[String]) -> f64 {
+    let bundle = dir.join(format!("model-{quant}.plotgenre"));
+    run_ok(&mut plotgenre(&[
+        "export",
+        "--model",
+        path_str(model),
+        "--quant",
+        quant,
+        "--out",
+        path_str(&bundle),
+    ]));
+    let mut args = eval_args.to_vec();
+    let model_at = args.iter().position(|a| a == "--model").unwrap() + 1;
+    args[model_at] = path_str(&bundle).to_string();
+    let eval = run_ok(&mut plotgenre(&args));
+    let object: serde_json::Value =
+        serde_json::from_str(String::from_utf8(eval.stdout).unwrap().trim()).unwrap();
+    object["micro_f1"].as_f64().unwrap()
 }
 
 /// The tensors of a safetensors file, as raw bytes by name.
@@ -504,4 +510,54 @@ fn resume_refuses_a_checkpoint_of_other_settings() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("other training options"), "{stderr}");
+}
+
+#[test]
+fn a_lexical_model_lifts_a_weak_encoder_and_travels_in_its_bundle() {
+    let (dir, data, out) = trained(600, "1");
+    let test_f1 = |out: &Path| {
+        let metrics: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+        let rule = metrics["rule"].as_str().unwrap().to_string();
+        (
+            metrics["test"]["rules"][&rule]["micro_f1"]
+                .as_f64()
+                .unwrap(),
+            metrics,
+        )
+    };
+    let (encoder_only, _) = test_f1(&out);
+    let mut args = with_data("lexical", path_str(&data));
+    args.extend(["--model", path_str(&out)].map(String::from));
+    let stdout = String::from_utf8(run_ok(&mut plotgenre(&args)).stdout).unwrap();
+    assert!(stdout.contains("features; share"), "{stdout}");
+    let (blended, metrics) = test_f1(&out);
+    assert!(
+        blended > 0.95 && blended > encoder_only,
+        "a keyword task: the blend scores {blended}, the one-epoch encoder {encoder_only}"
+    );
+    assert!(metrics["lexical"]["features"].as_u64().unwrap() > 0);
+    let share = metrics["lexical"]["share"].as_f64().unwrap();
+    assert!(share > 0.0 && share < 1.0, "share {share}");
+
+    // A bundle is the blended model: exactly at f32, nearly at q4_0.
+    let mut eval_args = with_data("eval", path_str(&data));
+    let metrics_out = dir.path().join("eval.json");
+    eval_args.extend(
+        [
+            "--json",
+            "--metrics-out",
+            path_str(&metrics_out),
+            "--model",
+            path_str(&out),
+        ]
+        .map(String::from),
+    );
+    for (quant, tolerance) in [("f32", 1e-9), ("q4_0", 0.02)] {
+        let f1 = exported_micro_f1(dir.path(), &out, quant, &eval_args);
+        assert!(
+            (f1 - blended).abs() <= tolerance,
+            "{quant} bundle: micro-F1 {f1} against the blended folder's {blended}"
+        );
+    }
 }

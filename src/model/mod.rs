@@ -8,6 +8,7 @@ pub mod fused;
 pub mod head;
 pub mod int8;
 pub mod layers;
+pub mod lexical;
 pub mod weights;
 
 use candle_core::{Tensor, Var};
@@ -16,6 +17,7 @@ pub use config::{Activation, Config, Pooling};
 pub use encoder::Encoder;
 pub use head::Head;
 pub use layers::{DropoutRng, Mode};
+pub use lexical::Lexical;
 pub use weights::{Source, Tensors};
 
 use crate::{Error, Result};
@@ -25,6 +27,8 @@ use crate::{Error, Result};
 pub struct Classifier {
     encoder: Encoder,
     head: Head,
+    /// A bag-of-words model blended into the head's logits, when trained.
+    lexical: Option<Lexical>,
     labels: Vec<String>,
 }
 
@@ -41,6 +45,7 @@ impl Classifier {
         Ok(Self {
             encoder: Encoder::load(&source.pp(weights::ENCODER_PREFIX), config)?,
             head: Head::load(source, config, labels.len())?,
+            lexical: Lexical::load(source, config.vocab_size, labels.len())?,
             labels,
         })
     }
@@ -55,7 +60,11 @@ impl Classifier {
         let hidden = self
             .encoder
             .forward(input_ids, attention_mask, mode.reborrow())?;
-        self.head.forward(&hidden, attention_mask, &mut mode)
+        let logits = self.head.forward(&hidden, attention_mask, &mut mode)?;
+        match &self.lexical {
+            Some(lexical) => lexical.blend(&logits, input_ids, attention_mask),
+            None => Ok(logits),
+        }
     }
 
     /// Builds a classifier whose weights are variables an optimizer can

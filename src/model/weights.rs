@@ -133,6 +133,14 @@ impl Source {
         }
     }
 
+    /// Whether the source holds a tensor `name`, for optional parts.
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Source::Dense(vb) => vb.contains_tensor(name),
+            Source::Quantized { tensors, prefix } => tensors.contains_key(&join(prefix, name)),
+        }
+    }
+
     /// An f32 tensor (a quantized one is expanded) of exactly `shape`.
     pub fn get(&self, shape: impl Into<Shape>, name: &str) -> Result<Tensor> {
         match self {

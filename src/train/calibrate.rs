@@ -43,6 +43,17 @@ pub fn fit_temperature(logits: &[Vec<f32>], truth: &[Vec<bool>], task: Task) -> 
         .0
 }
 
+/// The most genres any plot of `truth` (the training split) has, when that
+/// is fewer than every label: the cap a multi-label decision keeps to.
+pub fn most_genres(truth: &[Vec<bool>], task: Task) -> Option<usize> {
+    let n_labels = truth.first().map_or(0, Vec::len);
+    let most = truth
+        .iter()
+        .map(|row| row.iter().filter(|&&t| t).count())
+        .max()?;
+    (task == Task::MultiLabel && most > 0 && most < n_labels).then_some(most)
+}
+
 /// Candidate thresholds: 0.01 to 0.99 in steps of 0.01.
 fn candidates() -> impl Iterator<Item = f32> {
     (1..100).map(|i| i as f32 / 100.0)

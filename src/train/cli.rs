@@ -8,13 +8,14 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use super::calibrate::Thresholds;
 use super::data::{Columns, Dataset, Format};
 use super::data::{Split, Task};
 use super::evaluate::{self, Metrics};
 use super::import::{self, ImportReport, SourceLayout};
 use super::predict;
 use super::trainer::{self, Checkpoint, Options, RunSpec};
-use super::{export, model_dir};
+use super::{export, lexical, model_dir};
 use crate::bundle::Bundle;
 use crate::explain::{self, GenreChoice, OffsetUnit};
 use crate::model::Pooling;
@@ -37,6 +38,10 @@ enum Command {
     /// Fine-tune a base model on a dataset and write a model folder (weights,
     /// thresholds, metrics, report).
     Train(TrainArgs),
+    /// Fit a bag-of-words model (TF-IDF and logistic regression over the
+    /// tokens the encoder reads) to a trained folder and blend it into the
+    /// folder's logits; share, temperature and thresholds are tuned on validation.
+    Lexical(LexicalArgs),
     /// Score a trained model on a dataset split under EVALUATION.md.
     Eval(EvalArgs),
     /// Label every row of a CSV file with predicted genres and probabilities.
@@ -240,6 +245,19 @@ struct Invocation {
 }
 
 #[derive(Debug, Args)]
+struct LexicalArgs {
+    /// Trained model folder (from `train`); its weights, thresholds, metrics
+    /// and report are rewritten.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The data the folder was trained on (same --format and --data).
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    options: lexical::LexicalOptions,
+}
+
+#[derive(Debug, Args)]
 struct EvalArgs {
     /// Trained model folder (from `train`) or bundle file (from `export`).
     #[arg(long, value_name = "DIR|FILE")]
@@ -312,6 +330,7 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train(args) => train(args),
+        Command::Lexical(args) => add_lexical(args),
         Command::Eval(args) => eval(args),
         Command::Predict(args) => {
             let model = load_model(&args.model)?;
@@ -427,15 +446,60 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         outcome.thresholds.temperature,
         outcome.thresholds.global,
     );
-    for (name, report) in [("validation", &outcome.validation), ("test", &outcome.test)] {
-        if let Some(metrics) = report.rules.get(outcome.thresholds.rule.name()) {
+    print_splits(
+        &outcome.thresholds,
+        &outcome.validation,
+        &outcome.test,
+        &outcome.files,
+    );
+    Ok(())
+}
+
+fn add_lexical(args: LexicalArgs) -> anyhow::Result<()> {
+    let dataset = args.data.load()?;
+    println!("{}", dataset.summary());
+    let outcome = lexical::attach(&args.model, &dataset, &args.options)
+        .with_context(|| format!("cannot add a lexical model to {}", args.model.display()))?;
+    for (share, score) in &outcome.scores {
+        println!(
+            "share {share:.1}: validation {} {score:.4}",
+            trainer::score_name(Task::MultiLabel)
+        );
+    }
+    let cap = outcome.thresholds.max_genres;
+    println!(
+        "{} features; share {:.1}; decision rule {} (temperature {:.3}, global threshold {:.2}, at most {} genres)",
+        outcome.features,
+        outcome.share,
+        outcome.thresholds.rule.name(),
+        outcome.thresholds.temperature,
+        outcome.thresholds.global,
+        cap.map_or("any".to_string(), |n| n.to_string()),
+    );
+    print_splits(
+        &outcome.thresholds,
+        &outcome.validation,
+        &outcome.test,
+        &outcome.files,
+    );
+    Ok(())
+}
+
+/// The headline of validation and test under the model's rule, and the files written.
+fn print_splits(
+    thresholds: &Thresholds,
+    validation: &evaluate::SplitReport,
+    test: &evaluate::SplitReport,
+    files: &[PathBuf],
+) {
+    for (name, report) in [("validation", validation), ("test", test)] {
+        if let Some(metrics) = report.rules.get(thresholds.rule.name()) {
             println!("{name} ({} rows): {}", report.rows, headline(metrics));
         }
     }
-    for file in &outcome.files {
+    for file in files {
         println!("wrote {}", file.display());
     }
-    Ok(())
 }
 
 /// The figures a one-line summary shows.

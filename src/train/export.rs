@@ -2,6 +2,8 @@
 //! loads. Embeddings and linear layers get the chosen quantization; biases
 //! and LayerNorm weights stay f32 (a few thousand values that every output
 //! depends on), the small classification head f16 (f32 in an f32 export).
+//! A lexical model's weights are quantized like the linears, its IDF table
+//! kept in f16.
 
 use std::fmt;
 use std::path::Path;
@@ -15,7 +17,7 @@ use super::atomic;
 use super::model_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::bundle::{Bundle, Manifest, Provenance};
 use crate::labels::{Task, Thresholds};
-use crate::model::{weights, Config, Head, Tensors};
+use crate::model::{lexical, weights, Config, Head, Tensors};
 use crate::tokenize::DEFAULT_MAX_LENGTH;
 use crate::{Error, Result};
 
@@ -104,9 +106,12 @@ fn fitting(dtype: GgmlDType, row_len: usize) -> GgmlDType {
 }
 
 /// The type `quantization` asks for a tensor: the embeddings' or the
-/// linears' type for encoder matrices; `None` for vectors and the head.
+/// linears' type for encoder matrices, at least 5 bits for the lexical
+/// weights; `None` for vectors and the head.
 fn asked_type(name: &str, tensor: &Tensor, quantization: Quantization) -> Option<GgmlDType> {
-    if tensor.rank() < 2 || !name.starts_with(weights::ENCODER_PREFIX) {
+    if is_lexical(name, lexical::WEIGHT) {
+        Some(at_least_five_bits(quantization.linears))
+    } else if tensor.rank() < 2 || !name.starts_with(weights::ENCODER_PREFIX) {
         None
     } else if name.contains("embeddings") {
         Some(quantization.embeddings)
@@ -115,12 +120,33 @@ fn asked_type(name: &str, tensor: &Tensor, quantization: Quantization) -> Option
     }
 }
 
+/// The lexical weights' type: 4-bit types become 5-bit ones. Measured on the
+/// shipped model, 4-bit lexical weights cost 0.55 point of kslimon micro-F1,
+/// 5-bit ones 0.15, for 45 KB more.
+fn at_least_five_bits(dtype: GgmlDType) -> GgmlDType {
+    match dtype {
+        GgmlDType::Q4_0 | GgmlDType::Q4_1 => GgmlDType::Q5_0,
+        GgmlDType::Q4K | GgmlDType::Q3K | GgmlDType::Q2K => GgmlDType::Q5K,
+        other => other,
+    }
+}
+
+/// Whether `name` is the lexical model's tensor `part`.
+fn is_lexical(name: &str, part: &str) -> bool {
+    name.strip_prefix(lexical::PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        == Some(part)
+}
+
 /// How each tensor of a model is stored.
 fn storage_type(name: &str, tensor: &Tensor, quantization: Quantization) -> GgmlDType {
     let row_len = tensor.dims().last().copied().unwrap_or(1);
     match asked_type(name, tensor, quantization) {
         Some(asked) => fitting(asked, row_len),
-        None if tensor.rank() < 2 || quantization.linears == GgmlDType::F32 => GgmlDType::F32,
+        None if quantization.linears == GgmlDType::F32 => GgmlDType::F32,
+        // A vocabulary-long vector: half precision halves it at no cost.
+        None if is_lexical(name, lexical::IDF) => GgmlDType::F16,
+        None if tensor.rank() < 2 => GgmlDType::F32,
         None => GgmlDType::F16,
     }
 }

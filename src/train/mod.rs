@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod export;
 pub mod faithfulness;
 pub mod import;
+pub mod lexical;
 pub mod loss;
 pub mod metrics;
 pub mod model_dir;

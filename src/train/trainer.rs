@@ -706,6 +706,7 @@ impl<'a> Run<'a> {
             temperature: 1.0,
             global,
             per_label: vec![global; self.labels.len()],
+            max_genres: None,
         };
         let metrics = evaluate::score(
             &probabilities,
@@ -761,6 +762,7 @@ impl<'a> Run<'a> {
             &validation_truth,
             self.task,
             self.options().min_threshold_support,
+            calibrate::most_genres(&evaluate::truth(&dataset.train, &self.labels), self.task),
         );
         let calibrated = |logits: &[Vec<f32>]| -> Vec<Vec<f32>> {
             logits
@@ -838,12 +840,14 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Temperature, thresholds and decision rule from validation logits.
+/// Temperature, thresholds and decision rule from validation logits, for
+/// plots of at most `max_genres` genres.
 pub fn tune(
     logits: &[Vec<f32>],
     truth: &[Vec<bool>],
     task: Task,
     min_support: usize,
+    max_genres: Option<usize>,
 ) -> Thresholds {
     let temperature = calibrate::fit_temperature(logits, truth, task);
     let probabilities: Vec<Vec<f32>> = logits
@@ -856,6 +860,7 @@ pub fn tune(
         temperature,
         global: 0.5,
         per_label: vec![0.5; n_labels],
+        max_genres,
     };
     if task == Task::MultiLabel {
         thresholds.global = calibrate::tune_global(&probabilities, truth);

@@ -48,6 +48,7 @@ pub fn tiny_pipeline_at_half() -> plotgenre::pipeline::Pipeline {
         temperature: 1.0,
         global: 0.5,
         per_label: vec![0.5; 5],
+        max_genres: None,
     })
 }
 

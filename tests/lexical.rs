@@ -1,0 +1,110 @@
+//! The lexical model: TF-IDF and logistic regression against hand-computed
+//! values, and the genre cap of the decision rule.
+
+use plotgenre::labels::{Rule, Thresholds};
+use plotgenre::model::lexical::Vocabulary;
+use plotgenre::train::lexical::{fit_regression, idf_table, LexicalOptions};
+
+fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() < 1e-5
+}
+
+#[test]
+fn idf_is_smoothed_and_skips_rare_tokens_and_tokens_in_every_text() {
+    // Tokens 1 and 2 are in every text (like [CLS]); 4 and 5 in one only.
+    let documents = vec![vec![1, 2, 2, 3, 5], vec![2, 1], vec![1, 2, 4, 4, 3]];
+    let table = idf_table(&documents, 7, 2);
+    // ln((1 + n) / (1 + df)) + 1 with n = 3 texts, df(3) = 2.
+    let idf3 = (4f32 / 3.0).ln() + 1.0;
+    assert_eq!(table[1], 0.0, "token 1 is in every text");
+    assert_eq!(table[2], 0.0, "token 2 is in every text");
+    assert!(close(table[3], idf3));
+    assert_eq!(table[4], 0.0, "token 4 is in one text only");
+    assert_eq!(table[5], 0.0);
+    assert_eq!(table[6], 0.0, "token 6 never occurs");
+
+    let table = [0.0, 2.0, 0.0, 1.5];
+    let vocabulary = Vocabulary::from_idf_table(&table).unwrap();
+    assert_eq!(vocabulary.len(), 2);
+    // Token 1 twice, token 3 once, 2 and an out-of-vocabulary id skipped.
+    let vector = vocabulary.vectorize(&[1, 3, 2, 1, 99]);
+    let (a, b) = ((1.0 + 2f32.ln()) * 2.0, 1.5);
+    let norm = (a * a + b * b).sqrt();
+    assert_eq!(vector.len(), 2);
+    assert_eq!((vector[0].0, vector[1].0), (0, 1));
+    assert!(
+        close(vector[0].1, a / norm) && close(vector[1].1, b / norm),
+        "{vector:?}"
+    );
+    assert!(vocabulary.vectorize(&[2, 99]).is_empty());
+    assert!(Vocabulary::from_idf_table(&[f32::NAN]).is_err());
+}
+
+#[test]
+fn regression_meets_its_optimality_condition_and_learns_a_keyword() {
+    // Label 0 is positive in 3 rows of 4: at the optimum the unpenalised
+    // bias's gradient vanishes, so the mean probability is exactly 0.75.
+    // Label 1 is positive exactly when feature 1 is present.
+    let rows = vec![
+        vec![(0, 1.0)],
+        vec![(0, 1.0)],
+        vec![(0, 0.6), (1, 0.8)],
+        vec![(0, 0.6), (1, 0.8)],
+    ];
+    let truth = vec![
+        vec![true, false],
+        vec![false, false],
+        vec![true, true],
+        vec![true, true],
+    ];
+    let options = LexicalOptions {
+        min_df: 1,
+        c: 10.0,
+        max_iters: 500,
+    };
+    let (weights, bias) = fit_regression(&rows, &truth, 2, &options).unwrap();
+    assert_eq!(weights.len(), 2);
+    assert_eq!(
+        weights[0].len(),
+        32,
+        "rows are padded to the 32-value block"
+    );
+    assert!(weights[0][2..].iter().all(|&w| w == 0.0));
+    let logit = |label: usize, row: &[(usize, f32)]| {
+        bias[label] + row.iter().map(|&(f, v)| v * weights[label][f]).sum::<f32>()
+    };
+    let first: Vec<f32> = rows.iter().map(|r| logit(0, r)).collect();
+    let mean_p: f32 = first.iter().map(|z| 1.0 / (1.0 + (-z).exp())).sum::<f32>() / 4.0;
+    assert!(
+        (mean_p - 0.75).abs() < 1e-3,
+        "label 0 mean probability {mean_p}"
+    );
+    assert!(logit(1, &rows[2]) > 1.0 && logit(1, &rows[0]) < -1.0);
+    let bad = LexicalOptions { c: 0.0, ..options };
+    assert!(fit_regression(&rows, &truth, 2, &bad).is_err());
+}
+
+#[test]
+fn the_genre_cap_keeps_the_most_probable_predicted_genres() {
+    let mut thresholds = Thresholds {
+        rule: Rule::Global,
+        temperature: 1.0,
+        global: 0.5,
+        per_label: vec![0.5; 5],
+        max_genres: Some(2),
+    };
+    let probabilities = [0.7, 0.9, 0.2, 0.6, 0.8];
+    assert_eq!(
+        thresholds.decide(&probabilities, Rule::Global),
+        [false, true, false, false, true]
+    );
+    assert_eq!(
+        thresholds.decide(&[0.1, 0.2, 0.3, 0.55, 0.0], Rule::GlobalTop1),
+        [false, false, false, true, false]
+    );
+    thresholds.max_genres = None;
+    assert_eq!(
+        thresholds.decide(&probabilities, Rule::Global),
+        [true, true, false, true, true]
+    );
+}
