@@ -78,6 +78,8 @@ export interface ModelInfo {
   temperature: number;
   globalThreshold: number;
   perLabelThresholds: number[];
+  /** At most this many genres are predicted (null: no cap). */
+  maxGenres: number | null;
   provenance: {
     base_model: string;
     training_data: string;
@@ -101,6 +103,8 @@ struct Info {
     temperature: f32,
     global_threshold: f32,
     per_label_thresholds: Vec<f32>,
+    /// The page's threshold slider keeps to the model's genre cap.
+    max_genres: Option<usize>,
     provenance: Provenance,
 }
 
@@ -138,6 +142,7 @@ impl ClassifierHandle {
             rule: manifest.thresholds.rule,
             temperature: manifest.thresholds.temperature,
             global_threshold: manifest.thresholds.global,
+            max_genres: manifest.thresholds.max_genres,
             per_label_thresholds: manifest.thresholds.per_label,
             provenance: manifest.provenance,
         };

@@ -21,5 +21,12 @@ export function decide(info, probabilities, shift) {
   const top = probabilities.reduce((best, p, i) => (p > probabilities[best] ? i : best), 0);
   if (!hasThresholds(info)) return probabilities.map((_, i) => i === top);
   const atLeastTop = info.rule.endsWith('_top1');
-  return thresholds(info, shift).map((t, i) => probabilities[i] >= t || (atLeastTop && i === top));
+  const flags = thresholds(info, shift).map((t, i) => probabilities[i] >= t || (atLeastTop && i === top));
+  const picked = flags.flatMap((flag, i) => (flag ? [i] : []));
+  if (info.maxGenres != null && picked.length > info.maxGenres) {
+    // Keep the most probable; a stable sort breaks ties by label order, as Rust does.
+    picked.sort((a, b) => probabilities[b] - probabilities[a]);
+    for (const i of picked.slice(info.maxGenres)) flags[i] = false;
+  }
+  return flags;
 }
