@@ -22,6 +22,7 @@ pub fn tiny_bundle() -> &'static [u8] {
             temperature: 1.0,
             global: 0.5,
             per_label: vec![0.5; labels.len()],
+            max_genres: None,
         };
         let quantization = "q8_0".parse().expect("a known quantization");
         export::untrained_bundle(&tiny_dir(), &labels, quantization, thresholds)
