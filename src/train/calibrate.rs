@@ -2,8 +2,15 @@
 //! that calibrates probabilities, a global threshold and per-label
 //! thresholds that maximise F1, and the decision rules of EVALUATION.md.
 
+use super::{evaluate, metrics};
 use crate::labels::Task;
 pub use crate::labels::{argmax, probabilities, Rule, Thresholds};
+
+/// Folds of validation that score the multi-label rules: thresholds tuned
+/// and scored on the same rows flatter the per-label rules (one threshold
+/// fitted per genre, some to a few dozen positives), so each rule is scored
+/// on rows its thresholds were not tuned on.
+pub const RULE_FOLDS: usize = 5;
 
 /// Mean negative log-likelihood of the truth at `temperature`.
 fn nll(logits: &[Vec<f32>], truth: &[Vec<bool>], temperature: f32, task: Task) -> f64 {
@@ -139,4 +146,97 @@ pub fn tune_per_label(
             })
         })
         .collect()
+}
+
+/// Temperature, thresholds and decision rule tuned on validation, and the
+/// score that chose them.
+pub struct Tuned {
+    pub thresholds: Thresholds,
+    /// The selection score of the chosen rule: cross-validated micro-F1
+    /// over `RULE_FOLDS` folds (multi-label) or macro-F1 (single-label).
+    pub score: f64,
+}
+
+/// Tunes the temperature and thresholds on all of validation (`logits` and
+/// `truth`), and picks the rule with the best micro-F1 on held-out folds,
+/// for plots of at most `max_genres` genres.
+pub fn tune(
+    logits: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    task: Task,
+    min_support: usize,
+    max_genres: Option<usize>,
+) -> Tuned {
+    let temperature = fit_temperature(logits, truth, task);
+    let probabilities: Vec<Vec<f32>> = logits
+        .iter()
+        .map(|row| probabilities(row, temperature, task))
+        .collect();
+    let n_labels = truth.first().map_or(0, Vec::len);
+    let mut thresholds = Thresholds {
+        rule: Rule::for_task(task)[0],
+        temperature,
+        global: 0.5,
+        per_label: vec![0.5; n_labels],
+        max_genres,
+    };
+    if task == Task::SingleLabel {
+        let columns = evaluate::all_columns(n_labels);
+        let score = evaluate::score(
+            &probabilities,
+            truth,
+            &thresholds,
+            thresholds.rule,
+            task,
+            &columns,
+        )
+        .selection_score();
+        return Tuned { thresholds, score };
+    }
+    let fitted = |rows: &[usize], base: &Thresholds| -> Thresholds {
+        let (p, t): (Vec<Vec<f32>>, Vec<Vec<bool>>) = rows
+            .iter()
+            .map(|&i| (probabilities[i].clone(), truth[i].clone()))
+            .unzip();
+        let global = tune_global(&p, &t);
+        Thresholds {
+            global,
+            per_label: tune_per_label(&p, &t, global, min_support),
+            ..base.clone()
+        }
+    };
+    let all: Vec<usize> = (0..truth.len()).collect();
+    thresholds = fitted(&all, &thresholds);
+    let folds: Vec<Thresholds> = (0..RULE_FOLDS)
+        .map(|fold| {
+            let rows: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|i| i % RULE_FOLDS != fold)
+                .collect();
+            if rows.is_empty() {
+                thresholds.clone()
+            } else {
+                fitted(&rows, &thresholds)
+            }
+        })
+        .collect();
+    // The first rule (the simplest) wins ties.
+    let mut best = f64::NEG_INFINITY;
+    for &rule in Rule::for_task(task) {
+        let predicted: Vec<Vec<bool>> = probabilities
+            .iter()
+            .enumerate()
+            .map(|(i, row)| folds[i % RULE_FOLDS].decide(row, rule))
+            .collect();
+        let score = metrics::multi_label(truth, &predicted, &probabilities).micro_f1;
+        if score > best {
+            best = score;
+            thresholds.rule = rule;
+        }
+    }
+    Tuned {
+        thresholds,
+        score: best,
+    }
 }

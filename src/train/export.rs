@@ -13,8 +13,8 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Tensor;
 use rand::SeedableRng;
 
-use super::atomic;
 use super::model_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE};
+use super::{atomic, rounding};
 use crate::bundle::{Bundle, Manifest, Provenance};
 use crate::labels::{Task, Thresholds};
 use crate::model::{lexical, weights, Config, Head, Tensors};
@@ -173,8 +173,12 @@ pub fn quantize(tensors: &Tensors, quantization: Quantization) -> Result<Quantiz
         if asked_type(name, tensor, quantization).is_some_and(|asked| asked != dtype) {
             out.fallbacks.push(format!("{name}: {}", type_name(dtype)));
         }
-        out.tensors
-            .push((name.clone(), QTensor::quantize(tensor, dtype)?));
+        let stored = if dtype == GgmlDType::Q4_0 {
+            rounding::q4_0(tensor)?
+        } else {
+            QTensor::quantize(tensor, dtype)?
+        };
+        out.tensors.push((name.clone(), stored));
     }
     Ok(out)
 }

@@ -17,7 +17,7 @@ use super::data::{Dataset, Example, Task};
 use super::evaluate::{self, SplitReport};
 use super::model_dir::{self, METRICS_FILE, MODEL_FILE, THRESHOLDS_FILE, TOKENIZER_FILE};
 use super::report;
-use super::trainer::{self, History, Options};
+use super::trainer::{History, Options};
 use super::{atomic, calibrate::Thresholds};
 use crate::model::lexical::{self, Lexical, Vocabulary};
 use crate::model::{weights, Classifier, Source, Tensors};
@@ -336,39 +336,30 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
     let most_genres = calibrate::most_genres(&train_truth, Task::MultiLabel);
     let columns = evaluate::all_columns(labels.len());
     let tuned = |share: f32| {
-        let logits = blend(&head_validation, &words_validation, share);
-        let thresholds = trainer::tune(
-            &logits,
+        calibrate::tune(
+            &blend(&head_validation, &words_validation, share),
             &validation_truth,
             Task::MultiLabel,
             training.options.min_threshold_support,
             most_genres,
-        );
-        let probabilities = calibrated(&logits, &thresholds);
-        let score = evaluate::score(
-            &probabilities,
-            &validation_truth,
-            &thresholds,
-            thresholds.rule,
-            Task::MultiLabel,
-            &columns,
         )
-        .selection_score();
-        (thresholds, score)
     };
-    let scores: Vec<(f32, f64)> = SHARES.iter().map(|&s| (s, tuned(s).1)).collect();
-    // The first (smallest) share wins ties.
-    let share = scores
+    let candidates: Vec<(f32, Thresholds, f64)> = SHARES
         .iter()
-        .fold((SHARES[0], f64::NEG_INFINITY), |best, &(s, score)| {
-            if score > best.1 {
-                (s, score)
-            } else {
-                best
-            }
+        .map(|&share| {
+            let tuned = tuned(share);
+            (share, tuned.thresholds, tuned.score)
         })
-        .0;
-    let (thresholds, _) = tuned(share);
+        .collect();
+    let scores: Vec<(f32, f64)> = candidates
+        .iter()
+        .map(|(s, _, score)| (*s, *score))
+        .collect();
+    // The first (smallest) share wins ties.
+    let (share, thresholds, _) = candidates
+        .into_iter()
+        .reduce(|best, next| if next.2 > best.2 { next } else { best })
+        .ok_or_else(|| Error::Input("no blend share to choose from".into()))?;
 
     let validation = evaluate::report(
         &calibrated(

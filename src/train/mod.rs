@@ -18,4 +18,5 @@ pub mod model_dir;
 pub mod optim;
 pub mod predict;
 pub mod report;
+pub mod rounding;
 pub mod trainer;

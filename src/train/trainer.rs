@@ -757,13 +757,14 @@ impl<'a> Run<'a> {
         let (_, validation_logits) = self.validation_score(&best)?;
         let dataset = self.spec.dataset;
         let validation_truth = evaluate::truth(&dataset.validation, &self.labels);
-        let thresholds = tune(
+        let thresholds = calibrate::tune(
             &validation_logits,
             &validation_truth,
             self.task,
             self.options().min_threshold_support,
             calibrate::most_genres(&evaluate::truth(&dataset.train, &self.labels), self.task),
-        );
+        )
+        .thresholds;
         let calibrated = |logits: &[Vec<f32>]| -> Vec<Vec<f32>> {
             logits
                 .iter()
@@ -838,47 +839,6 @@ impl<'a> Run<'a> {
             files,
         })
     }
-}
-
-/// Temperature, thresholds and decision rule from validation logits, for
-/// plots of at most `max_genres` genres.
-pub fn tune(
-    logits: &[Vec<f32>],
-    truth: &[Vec<bool>],
-    task: Task,
-    min_support: usize,
-    max_genres: Option<usize>,
-) -> Thresholds {
-    let temperature = calibrate::fit_temperature(logits, truth, task);
-    let probabilities: Vec<Vec<f32>> = logits
-        .iter()
-        .map(|row| calibrate::probabilities(row, temperature, task))
-        .collect();
-    let n_labels = truth.first().map_or(0, Vec::len);
-    let mut thresholds = Thresholds {
-        rule: Rule::for_task(task)[0],
-        temperature,
-        global: 0.5,
-        per_label: vec![0.5; n_labels],
-        max_genres,
-    };
-    if task == Task::MultiLabel {
-        thresholds.global = calibrate::tune_global(&probabilities, truth);
-        thresholds.per_label =
-            calibrate::tune_per_label(&probabilities, truth, thresholds.global, min_support);
-        // The first rule (the simplest) wins ties.
-        let mut best = f64::NEG_INFINITY;
-        let columns = evaluate::all_columns(n_labels);
-        for &rule in Rule::for_task(task) {
-            let score = evaluate::score(&probabilities, truth, &thresholds, rule, task, &columns)
-                .selection_score();
-            if score > best {
-                best = score;
-                thresholds.rule = rule;
-            }
-        }
-    }
-    thresholds
 }
 
 /// Layers below this index stay frozen.
