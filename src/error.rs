@@ -43,6 +43,11 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     Model { path: PathBuf, problem: String },
 
+    /// Training settings that cannot work, named by their flag, or a run
+    /// they made diverge.
+    #[error("invalid setting {0}")]
+    Setting(String),
+
     /// A request the model cannot answer as asked (an unknown genre, say).
     #[error("{0}")]
     Input(String),

@@ -1,8 +1,12 @@
 //! Decision tuning on hand-computed cases: the global threshold, per-label
-//! thresholds with their fallback, temperature scaling, and the rules.
+//! thresholds with their fallback, temperature scaling, the rules, and the
+//! choice of rule on held-out folds.
 
 use plotgenre::train::calibrate::{self, Rule, Thresholds};
 use plotgenre::train::data::Task;
+use plotgenre::train::metrics;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 #[test]
 fn global_threshold_maximises_micro_f1() {
@@ -97,5 +101,55 @@ fn probabilities_are_sigmoids_or_a_softmax_at_the_temperature() {
     assert!(
         single[2] > 0.999,
         "a huge logit neither overflows nor loses: {single:?}"
+    );
+}
+
+/// Logits and truth where every genre has the same score distribution, so
+/// one global threshold is right and per-genre thresholds only fit noise.
+fn exchangeable_genres(rows: usize, genres: usize) -> (Vec<Vec<f32>>, Vec<Vec<bool>>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (mut logits, mut truth) = (Vec::new(), Vec::new());
+    for _ in 0..rows {
+        let flags: Vec<bool> = (0..genres).map(|_| rng.random_bool(0.15)).collect();
+        let row = flags
+            .iter()
+            .map(|&positive| {
+                let p: f32 = if positive {
+                    rng.random_range(0.2..0.99)
+                } else {
+                    rng.random_range(0.01..0.6)
+                };
+                (p / (1.0 - p)).ln()
+            })
+            .collect();
+        logits.push(row);
+        truth.push(flags);
+    }
+    (logits, truth)
+}
+
+#[test]
+fn the_rule_is_chosen_on_rows_its_thresholds_did_not_see() {
+    let (logits, truth) = exchangeable_genres(400, 20);
+    let tuned = calibrate::tune(&logits, &truth, Task::MultiLabel, 10, None);
+    let probabilities: Vec<Vec<f32>> = logits
+        .iter()
+        .map(|row| calibrate::probabilities(row, tuned.thresholds.temperature, Task::MultiLabel))
+        .collect();
+    let in_sample = |rule| {
+        let predicted: Vec<Vec<bool>> = probabilities
+            .iter()
+            .map(|row| tuned.thresholds.decide(row, rule))
+            .collect();
+        metrics::multi_label(&truth, &predicted, &probabilities).micro_f1
+    };
+    assert!(
+        in_sample(Rule::PerLabel) > in_sample(Rule::Global),
+        "scored on the rows they were fitted to, per-genre thresholds look better"
+    );
+    assert!(
+        matches!(tuned.thresholds.rule, Rule::Global | Rule::GlobalTop1),
+        "held-out folds see through them: {:?}",
+        tuned.thresholds.rule
     );
 }

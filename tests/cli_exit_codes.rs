@@ -221,7 +221,7 @@ fn every_user_error_exits_2_with_one_line_on_stderr() {
                 &good,
                 &["--base", tiny, "--out", out, "--warmup", "2"],
             ),
-            "--warmup: must be in [0, 1)",
+            "error: invalid setting --warmup: must be in [0, 1)",
         ),
         (
             "output folder under a file",

@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::calibrate;
+use super::calibrate::{self, Tuned};
 use super::data::{Dataset, Example, Task};
 use super::evaluate::{self, SplitReport};
 use super::model_dir::{self, METRICS_FILE, MODEL_FILE, THRESHOLDS_FILE, TOKENIZER_FILE};
@@ -335,30 +335,30 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
     );
     let most_genres = calibrate::most_genres(&train_truth, Task::MultiLabel);
     let columns = evaluate::all_columns(labels.len());
-    let tuned = |share: f32| {
-        calibrate::tune(
-            &blend(&head_validation, &words_validation, share),
-            &validation_truth,
-            Task::MultiLabel,
-            training.options.min_threshold_support,
-            most_genres,
-        )
-    };
-    let candidates: Vec<(f32, Thresholds, f64)> = SHARES
+    let candidates: Vec<(f32, Tuned)> = SHARES
         .iter()
         .map(|&share| {
-            let tuned = tuned(share);
-            (share, tuned.thresholds, tuned.score)
+            let tuned = calibrate::tune(
+                &blend(&head_validation, &words_validation, share),
+                &validation_truth,
+                Task::MultiLabel,
+                training.options.min_threshold_support,
+                most_genres,
+            );
+            (share, tuned)
         })
         .collect();
-    let scores: Vec<(f32, f64)> = candidates
-        .iter()
-        .map(|(s, _, score)| (*s, *score))
-        .collect();
+    let scores: Vec<(f32, f64)> = candidates.iter().map(|(s, t)| (*s, t.score)).collect();
     // The first (smallest) share wins ties.
-    let (share, thresholds, _) = candidates
+    let (share, Tuned { thresholds, .. }) = candidates
         .into_iter()
-        .reduce(|best, next| if next.2 > best.2 { next } else { best })
+        .reduce(|best, next| {
+            if next.1.score > best.1.score {
+                next
+            } else {
+                best
+            }
+        })
         .ok_or_else(|| Error::Input("no blend share to choose from".into()))?;
 
     let validation = evaluate::report(

@@ -143,7 +143,7 @@ impl Default for Options {
 impl Options {
     /// Rejects settings that cannot train, naming the flag.
     pub fn validate(&self) -> Result<()> {
-        let bad = |flag: &str, why: &str| Err(Error::Config(format!("--{flag}: {why}")));
+        let bad = |flag: &str, why: &str| Err(Error::Setting(format!("--{flag}: {why}")));
         if self.epochs == 0 {
             return bad("epochs", "must be at least 1");
         }
@@ -643,8 +643,8 @@ impl<'a> Run<'a> {
         };
         let value = f64::from(loss.to_scalar::<f32>()?);
         if !value.is_finite() {
-            return Err(Error::Config(format!(
-                "the training loss became {value} at epoch {}; lower --lr",
+            return Err(Error::Setting(format!(
+                "--lr: the training loss became {value} at epoch {}; lower it",
                 epoch + 1
             )));
         }
