@@ -3,7 +3,7 @@
 
 use plotgenre::labels::{Rule, Thresholds};
 use plotgenre::model::lexical::Vocabulary;
-use plotgenre::train::lexical::{fit_regression, idf_table, LexicalOptions};
+use plotgenre::train::lexical::{fit_regression, idf_table};
 
 fn close(a: f32, b: f32) -> bool {
     (a - b).abs() < 1e-5
@@ -57,12 +57,7 @@ fn regression_meets_its_optimality_condition_and_learns_a_keyword() {
         vec![true, true],
         vec![true, true],
     ];
-    let options = LexicalOptions {
-        min_df: 1,
-        c: 10.0,
-        max_iters: 500,
-    };
-    let (weights, bias) = fit_regression(&rows, &truth, 2, &options).unwrap();
+    let (weights, bias) = fit_regression(&rows, &truth, 2, 10.0, 500).unwrap();
     assert_eq!(weights.len(), 2);
     assert_eq!(
         weights[0].len(),
@@ -80,8 +75,7 @@ fn regression_meets_its_optimality_condition_and_learns_a_keyword() {
         "label 0 mean probability {mean_p}"
     );
     assert!(logit(1, &rows[2]) > 1.0 && logit(1, &rows[0]) < -1.0);
-    let bad = LexicalOptions { c: 0.0, ..options };
-    assert!(fit_regression(&rows, &truth, 2, &bad).is_err());
+    assert!(fit_regression(&rows, &truth, 2, 0.0, 500).is_err());
 }
 
 #[test]

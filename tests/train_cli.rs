@@ -528,9 +528,10 @@ fn a_lexical_model_lifts_a_weak_encoder_and_travels_in_its_bundle() {
     };
     let (encoder_only, _) = test_f1(&out);
     let mut args = with_data("lexical", path_str(&data));
-    args.extend(["--model", path_str(&out)].map(String::from));
+    // A C that leaves the word weights near zero adds nothing to the blend.
+    args.extend(["--model", path_str(&out), "--regularization-c", "0.001,10"].map(String::from));
     let stdout = String::from_utf8(run_ok(&mut plotgenre(&args)).stdout).unwrap();
-    assert!(stdout.contains("features; share"), "{stdout}");
+    assert!(stdout.contains("features; C 10; share"), "{stdout}");
     let (blended, metrics) = test_f1(&out);
     assert!(
         blended > 0.95 && blended > encoder_only,
@@ -539,6 +540,17 @@ fn a_lexical_model_lifts_a_weak_encoder_and_travels_in_its_bundle() {
     assert!(metrics["lexical"]["features"].as_u64().unwrap() > 0);
     let share = metrics["lexical"]["share"].as_f64().unwrap();
     assert!(share > 0.0 && share < 1.0, "share {share}");
+    assert_eq!(metrics["lexical"]["regularization_c"].as_f64(), Some(10.0));
+    let scores = metrics["lexical"]["validation_scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 2 * 7, "every (C, share) pair is scored");
+    let best = |c: f64| {
+        scores
+            .iter()
+            .filter(|s| s["c"].as_f64() == Some(c))
+            .map(|s| s["score"].as_f64().unwrap())
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    assert!(best(10.0) > best(0.001), "{scores:?}");
 
     // A bundle is the blended model: exactly at f32, nearly at q4_0.
     let mut eval_args = with_data("eval", path_str(&data));

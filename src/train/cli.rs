@@ -460,16 +460,20 @@ fn add_lexical(args: LexicalArgs) -> anyhow::Result<()> {
     println!("{}", dataset.summary());
     let outcome = lexical::attach(&args.model, &dataset, &args.options)
         .with_context(|| format!("cannot add a lexical model to {}", args.model.display()))?;
-    for (share, score) in &outcome.scores {
+    for candidate in &outcome.scores {
         println!(
-            "share {share:.1}: validation {} {score:.4}",
-            trainer::score_name(Task::MultiLabel)
+            "C {} share {:.1}: validation {} {:.4}",
+            candidate.c,
+            candidate.share,
+            trainer::score_name(Task::MultiLabel),
+            candidate.score
         );
     }
     let cap = outcome.thresholds.max_genres;
     println!(
-        "{} features; share {:.1}; decision rule {} (temperature {:.3}, global threshold {:.2}, at most {} genres)",
+        "{} features; C {}; share {:.1}; decision rule {} (temperature {:.3}, global threshold {:.2}, at most {} genres)",
         outcome.features,
+        outcome.c,
         outcome.share,
         outcome.thresholds.rule.name(),
         outcome.thresholds.temperature,

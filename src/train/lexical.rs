@@ -27,6 +27,9 @@ use crate::{Error, Result};
 
 /// Blend shares tried on validation: the lexical logits' weight.
 pub const SHARES: [f32; 7] = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+/// Regularisation strengths tried by default (ties go to the first, the
+/// strongest regularisation).
+pub const DEFAULT_C: [f64; 4] = [1.0, 3.0, 10.0, 30.0];
 /// L-BFGS correction pairs kept.
 const LBFGS_MEMORY: usize = 10;
 
@@ -36,10 +39,17 @@ pub struct LexicalOptions {
     /// A token is a feature when at least this many training texts hold it.
     #[arg(long, default_value_t = 2)]
     pub min_df: usize,
-    /// Inverse L2 regularisation strength per label, as scikit-learn's
-    /// `LogisticRegression(C=...)`.
-    #[arg(long = "regularization-c", value_name = "C", default_value_t = 10.0)]
-    pub c: f64,
+    /// Inverse L2 regularisation strengths to try, as scikit-learn's
+    /// `LogisticRegression(C=...)`: each is fitted, and the one whose blend
+    /// scores best on held-out validation folds is kept.
+    #[arg(
+        long = "regularization-c",
+        value_name = "C,...",
+        value_delimiter = ',',
+        num_args = 1..,
+        default_values_t = DEFAULT_C
+    )]
+    pub c: Vec<f64>,
     /// L-BFGS iterations at most.
     #[arg(long, default_value_t = 300)]
     pub max_iters: u64,
@@ -48,13 +58,23 @@ pub struct LexicalOptions {
 /// What fitting the lexical model gave.
 pub struct Outcome {
     pub features: usize,
+    pub c: f64,
     pub share: f32,
-    /// Validation selection score of each share tried.
-    pub scores: Vec<(f32, f64)>,
+    /// Validation selection score of each (C, share) pair tried.
+    pub scores: Vec<Candidate>,
     pub thresholds: Thresholds,
     pub validation: SplitReport,
     pub test: SplitReport,
     pub files: Vec<PathBuf>,
+}
+
+/// One lexical fit and blend share scored on validation.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Candidate {
+    pub c: f64,
+    pub share: f32,
+    /// Held-out validation score of the blend (micro-F1).
+    pub score: f64,
 }
 
 /// The token ids the model reads of each text.
@@ -174,13 +194,15 @@ impl Gradient for Regression<'_> {
     }
 }
 
-/// Fits one logistic regression per label on TF-IDF `rows` over `features`
-/// features; returns `(labels, padded features)` weights and the biases.
+/// Fits one logistic regression per label, at regularisation strength `c`,
+/// on TF-IDF `rows` over `features` features; returns `(labels, padded
+/// features)` weights and the biases.
 pub fn fit_regression(
     rows: &[Vec<(usize, f32)>],
     truth: &[Vec<bool>],
     features: usize,
-    options: &LexicalOptions,
+    c: f64,
+    max_iters: u64,
 ) -> Result<(Vec<Vec<f32>>, Vec<f32>)> {
     let labels = truth.first().map_or(0, Vec::len);
     if rows.is_empty() || labels == 0 {
@@ -188,10 +210,9 @@ pub fn fit_regression(
             "the lexical model needs labeled training texts".into(),
         ));
     }
-    if !(options.c > 0.0 && options.c.is_finite()) {
+    if !(c > 0.0 && c.is_finite()) {
         return Err(Error::Input(format!(
-            "--regularization-c {} must be a positive number",
-            options.c
+            "--regularization-c {c} must be a positive number"
         )));
     }
     let problem = Regression {
@@ -200,7 +221,7 @@ pub fn fit_regression(
         labels,
         features,
         // scikit-learn minimises C * sum(loss) + |w|^2 / 2; this is that over C n.
-        lambda: 1.0 / (options.c * rows.len() as f64),
+        lambda: 1.0 / (c * rows.len() as f64),
     };
     let failed = |e: argmin::core::Error| Error::Input(format!("lexical model fit failed: {e}"));
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), LBFGS_MEMORY)
@@ -208,7 +229,7 @@ pub fn fit_regression(
         .map_err(failed)?;
     let start = vec![0f64; (features + 1) * labels];
     let result = Executor::new(problem, solver)
-        .configure(|state| state.param(start).max_iters(options.max_iters))
+        .configure(|state| state.param(start).max_iters(max_iters))
         .run()
         .map_err(failed)?;
     let params = result
@@ -258,6 +279,15 @@ fn tensors(idf: Vec<f32>, weights: &[Vec<f32>], bias: Vec<f32>, share: f32) -> R
     Ok(out)
 }
 
+/// One fitted lexical model and its validation logits.
+struct Fit {
+    c: f64,
+    weights: Vec<Vec<f32>>,
+    bias: Vec<f32>,
+    pure: Lexical,
+    words_validation: Vec<Vec<f32>>,
+}
+
 /// What `train` recorded in metrics.json that the report shows again.
 #[derive(Deserialize)]
 struct Training {
@@ -300,20 +330,12 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         .map(|ids| vocabulary.vectorize(ids))
         .collect();
     let train_truth = evaluate::truth(&dataset.train, labels);
-    let (weights, bias) = fit_regression(&rows, &train_truth, vocabulary.len(), options)?;
-
     let lexical_logits = |examples: &[Example], model: &Lexical| -> Result<Vec<Vec<f32>>> {
         Ok(token_ids(&encoder, &texts(examples))?
             .iter()
             .map(|ids| model.logits_of(ids))
             .collect())
     };
-    let pure = Lexical::load(
-        &Source::dense(tensors(idf.clone(), &weights, bias.clone(), 1.0)?),
-        config.vocab_size,
-        labels.len(),
-    )?
-    .ok_or_else(|| Error::Weights("the lexical tensors did not load".into()))?;
     let encoder_logits = |examples: &[Example]| -> Result<Vec<Vec<f32>>> {
         Ok(pipeline::logits(&classifier, &encoder, &texts(examples))?.rows)
     };
@@ -329,15 +351,25 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
             .collect()
     };
     let validation_truth = evaluate::truth(&dataset.validation, labels);
-    let (head_validation, words_validation) = (
-        encoder_logits(&dataset.validation)?,
-        lexical_logits(&dataset.validation, &pure)?,
-    );
+    let head_validation = encoder_logits(&dataset.validation)?;
     let most_genres = calibrate::most_genres(&train_truth, Task::MultiLabel);
     let columns = evaluate::all_columns(labels.len());
-    let candidates: Vec<(f32, Tuned)> = SHARES
-        .iter()
-        .map(|&share| {
+
+    let mut scores = Vec::new();
+    let mut best: Option<(Fit, f32, Tuned)> = None;
+    for &c in &options.c {
+        let (weights, bias) =
+            fit_regression(&rows, &train_truth, vocabulary.len(), c, options.max_iters)?;
+        let pure = Lexical::load(
+            &Source::dense(tensors(idf.clone(), &weights, bias.clone(), 1.0)?),
+            config.vocab_size,
+            labels.len(),
+        )?
+        .ok_or_else(|| Error::Weights("the lexical tensors did not load".into()))?;
+        let words_validation = lexical_logits(&dataset.validation, &pure)?;
+        let to_beat = best.as_ref().map(|(_, _, tuned)| tuned.score);
+        let mut winner: Option<(f32, Tuned)> = None;
+        for &share in &SHARES {
             let tuned = calibrate::tune(
                 &blend(&head_validation, &words_validation, share),
                 &validation_truth,
@@ -345,21 +377,37 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
                 training.options.min_threshold_support,
                 most_genres,
             );
-            (share, tuned)
-        })
-        .collect();
-    let scores: Vec<(f32, f64)> = candidates.iter().map(|(s, t)| (*s, t.score)).collect();
-    // The first (smallest) share wins ties.
-    let (share, Tuned { thresholds, .. }) = candidates
-        .into_iter()
-        .reduce(|best, next| {
-            if next.1.score > best.1.score {
-                next
-            } else {
-                best
+            scores.push(Candidate {
+                c,
+                share,
+                score: tuned.score,
+            });
+            // The first candidate (C in the order given, then the smallest share) wins ties.
+            let leader = winner.as_ref().map(|(_, tuned)| tuned.score).or(to_beat);
+            if leader.is_none_or(|leader| tuned.score > leader) {
+                winner = Some((share, tuned));
             }
-        })
-        .ok_or_else(|| Error::Input("no blend share to choose from".into()))?;
+        }
+        if let Some((share, tuned)) = winner {
+            let fit = Fit {
+                c,
+                weights,
+                bias,
+                pure,
+                words_validation,
+            };
+            best = Some((fit, share, tuned));
+        }
+    }
+    let (fit, share, Tuned { thresholds, .. }) =
+        best.ok_or_else(|| Error::Input("no regularisation strength to choose from".into()))?;
+    let Fit {
+        c,
+        weights,
+        bias,
+        pure,
+        words_validation,
+    } = fit;
 
     let validation = evaluate::report(
         &calibrated(
@@ -410,8 +458,9 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
     metrics["lexical"] = json!({
         "features": vocabulary.len(),
         "options": options,
+        "regularization_c": c,
         "share": share,
-        "validation_score_by_share": scores,
+        "validation_scores": scores,
     });
     let metrics_path = dir.join(METRICS_FILE);
     atomic::write(&metrics_path, &serde_json::to_vec_pretty(&metrics)?)?;
@@ -419,6 +468,7 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
     files.extend(report::write(dir, &summary)?);
     Ok(Outcome {
         features: vocabulary.len(),
+        c,
         share,
         scores,
         thresholds,
