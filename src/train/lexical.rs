@@ -367,8 +367,7 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         )?
         .ok_or_else(|| Error::Weights("the lexical tensors did not load".into()))?;
         let words_validation = lexical_logits(&dataset.validation, &pure)?;
-        let to_beat = best.as_ref().map(|(_, _, tuned)| tuned.score);
-        let mut winner: Option<(f32, Tuned)> = None;
+        let mut best_share: Option<(f32, Tuned)> = None;
         for &share in &SHARES {
             let tuned = calibrate::tune(
                 &blend(&head_validation, &words_validation, share),
@@ -382,13 +381,21 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
                 share,
                 score: tuned.score,
             });
-            // The first candidate (C in the order given, then the smallest share) wins ties.
-            let leader = winner.as_ref().map(|(_, tuned)| tuned.score).or(to_beat);
-            if leader.is_none_or(|leader| tuned.score > leader) {
-                winner = Some((share, tuned));
+            // Ties go to the smallest share, and below to the first C given.
+            if best_share
+                .as_ref()
+                .is_none_or(|(_, leader)| tuned.score > leader.score)
+            {
+                best_share = Some((share, tuned));
             }
         }
-        if let Some((share, tuned)) = winner {
+        let Some((share, tuned)) = best_share else {
+            continue;
+        };
+        if best
+            .as_ref()
+            .is_none_or(|(_, _, leader)| tuned.score > leader.score)
+        {
             let fit = Fit {
                 c,
                 weights,
