@@ -113,7 +113,7 @@ export: ## Quantize a trained folder, MODEL (default models/plotgenre), into the
 	$(CARGO) run --release --features train -- export --model $(MODEL) \
 		--out www/models/model.plotgenre --manifest www/models/manifest.json
 
-model: base ## Rebuild the shipped model in www/models/: train on movies + kslimon, blend the lexical model, export, evaluate (about 50 min).
+model: base ## Rebuild the shipped model in www/models/: train on movies + kslimon, blend the lexical model, export, evaluate (about 75 min).
 	CARGO=$(CARGO) DATA=$(DATA) OUT=$(SHIPPED) bash scripts/make_model.sh
 
 train-movies: base ## Fine-tune on movies into models/movies (figures in models/movies/report.md).

@@ -18,7 +18,7 @@ plotgenre() { "$CARGO" run --quiet --release --features train -- "$@"; }
 rm -rf "$OUT"
 DATASETS=(--format movies --data "$DATA/movies/movies.csv"
     --format kslimon --data "$DATA/kslimon/Movies_data.csv")
-plotgenre train --seed 42 --epochs 5 --out "$OUT" "${DATASETS[@]}"
+plotgenre train --seed 42 --epochs 7 --out "$OUT" "${DATASETS[@]}"
 plotgenre lexical --model "$OUT" "${DATASETS[@]}"
 mkdir -p www/models
 plotgenre export --model "$OUT" --out "$BUNDLE" --manifest www/models/manifest.json
