@@ -35,7 +35,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := bundle datasets classify
 FUZZ_FLAGS := -rss_limit_mb=2048 -malloc_limit_mb=512
 
-.PHONY: help base wasm site test fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-explain export model train-movies train-kslimon train-imdb27
+.PHONY: help base wasm site test screenshot fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-explain export model train-movies train-kslimon train-imdb27
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
@@ -85,6 +85,9 @@ $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 test: base wasm site browser-deps ## Run every test: native, fixtures, base-model parity and headless Chromium.
 	PLOTGENRE_TEST_ALL=1 $(CARGO) test --release --features train
 
+screenshot: base wasm site browser-deps ## Retake the README's screenshot (docs/screenshot.png) with the page test.
+	PLOTGENRE_UPDATE_SCREENSHOT=1 $(CARGO) test --release --features train --test page
+
 # cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets stable Rust take them.
 # New corpus entries go to fuzz/corpus/ (git-ignored), crashes to fuzz/artifacts/.
 fuzz: ## Fuzz each target (bundle, datasets, classify) for FUZZ_SECONDS (default 600).
@@ -116,11 +119,18 @@ export: ## Quantize a trained folder, MODEL (default models/plotgenre), into the
 model: base ## Rebuild the shipped model in www/models/: train on movies + kslimon, blend the lexical model, export, evaluate (about 75 min).
 	CARGO=$(CARGO) DATA=$(DATA) OUT=$(SHIPPED) bash scripts/make_model.sh
 
-train-movies: base ## Fine-tune on movies into models/movies (figures in models/movies/report.md).
-	$(CARGO) run --release --features train -- train --format movies --data $(DATA)/movies/movies.csv --out models/movies
+# Fine-tune on one dataset into models/NAME, then blend the lexical model in:
+# the shipped model's recipe, on one dataset ($(1): format, $(2): file).
+define train_and_blend
+	$(CARGO) run --release --features train -- train --seed 42 --epochs 7 --format $(1) --data $(2) --out models/$(1)
+	$(CARGO) run --release --features train -- lexical --model models/$(1) --format $(1) --data $(2)
+endef
 
-train-kslimon: base ## Fine-tune on kslimon into models/kslimon.
-	$(CARGO) run --release --features train -- train --format kslimon --data $(DATA)/kslimon/Movies_data.csv --out models/kslimon
+train-movies: base ## Fine-tune on movies and blend the lexical model, into models/movies (about 35 min).
+	$(call train_and_blend,movies,$(DATA)/movies/movies.csv)
+
+train-kslimon: base ## Fine-tune on kslimon and blend the lexical model, into models/kslimon (about 35 min).
+	$(call train_and_blend,kslimon,$(DATA)/kslimon/Movies_data.csv)
 
 train-imdb27: base ## Fine-tune the single-label imdb27 set into models/imdb27.
 	$(CARGO) run --release --features train -- train --format imdb27 --data $(DATA)/imdb27/train_data.txt --out models/imdb27

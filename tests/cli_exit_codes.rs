@@ -224,6 +224,15 @@ fn every_user_error_exits_2_with_one_line_on_stderr() {
             "error: invalid setting --warmup: must be in [0, 1)",
         ),
         (
+            "a regularisation strength that is not positive",
+            with_csv(
+                "lexical",
+                missing,
+                &["--model", tiny, "--regularization-c", "1,0"],
+            ),
+            "invalid value '0' for '--regularization-c <C,...>...': must be a positive number",
+        ),
+        (
             "output folder under a file",
             with_csv("train", &good, &["--base", tiny, "--out", &under_a_file]),
             "good.csv/model: Not a directory (os error 20)",

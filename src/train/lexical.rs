@@ -47,12 +47,22 @@ pub struct LexicalOptions {
         value_name = "C,...",
         value_delimiter = ',',
         num_args = 1..,
+        value_parser = positive_c,
         default_values_t = DEFAULT_C
     )]
     pub c: Vec<f64>,
     /// L-BFGS iterations at most.
     #[arg(long, default_value_t = 300)]
     pub max_iters: u64,
+}
+
+/// Parses one `--regularization-c` value, so a bad one fails before any fit runs.
+fn positive_c(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(c) if c > 0.0 && c.is_finite() => Ok(c),
+        Ok(_) => Err("must be a positive number".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// What fitting the lexical model gave.
