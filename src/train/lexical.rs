@@ -56,10 +56,15 @@ pub struct LexicalOptions {
     pub max_iters: u64,
 }
 
+/// Whether a regularisation strength can be fitted: the one rule for it.
+fn usable_c(c: f64) -> bool {
+    c > 0.0 && c.is_finite()
+}
+
 /// Parses one `--regularization-c` value, so a bad one fails before any fit runs.
 fn positive_c(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(c) if c > 0.0 && c.is_finite() => Ok(c),
+        Ok(c) if usable_c(c) => Ok(c),
         Ok(_) => Err("must be a positive number".into()),
         Err(e) => Err(e.to_string()),
     }
@@ -220,7 +225,7 @@ pub fn fit_regression(
             "the lexical model needs labeled training texts".into(),
         ));
     }
-    if !(c > 0.0 && c.is_finite()) {
+    if !usable_c(c) {
         return Err(Error::Input(format!(
             "--regularization-c {c} must be a positive number"
         )));
