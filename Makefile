@@ -119,10 +119,13 @@ export: ## Quantize a trained folder, MODEL (default models/plotgenre), into the
 model: base ## Rebuild the shipped model in www/models/: train on movies + kslimon, blend the lexical model, export, evaluate (about 75 min).
 	CARGO=$(CARGO) DATA=$(DATA) OUT=$(SHIPPED) bash scripts/make_model.sh
 
+# The shipped model's training flags, shared with scripts/make_model.sh.
+RECIPE_FLAGS := $(shell cat scripts/recipe.flags)
+
 # Fine-tune on one dataset into models/NAME, then blend the lexical model in:
 # the shipped model's recipe, on one dataset ($(1): format, $(2): file).
 define train_and_blend
-	$(CARGO) run --release --features train -- train --seed 42 --epochs 7 --format $(1) --data $(2) --out models/$(1)
+	$(CARGO) run --release --features train -- train $(RECIPE_FLAGS) --format $(1) --data $(2) --out models/$(1)
 	$(CARGO) run --release --features train -- lexical --model models/$(1) --format $(1) --data $(2)
 endef
 

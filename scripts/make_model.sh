@@ -12,13 +12,15 @@ DATA=${DATA:-../shared/data}
 OUT=${OUT:-models/plotgenre}
 BUNDLE=www/models/model.plotgenre
 started=$SECONDS
+# The training flags, shared with the Makefile's single-dataset recipes.
+read -ra RECIPE < "$(dirname "$0")/recipe.flags"
 plotgenre() { "$CARGO" run --quiet --release --features train -- "$@"; }
 
 "$CARGO" build --quiet --release --features train
 rm -rf "$OUT"
 DATASETS=(--format movies --data "$DATA/movies/movies.csv"
     --format kslimon --data "$DATA/kslimon/Movies_data.csv")
-plotgenre train --seed 42 --epochs 7 --out "$OUT" "${DATASETS[@]}"
+plotgenre train "${RECIPE[@]}" --out "$OUT" "${DATASETS[@]}"
 plotgenre lexical --model "$OUT" "${DATASETS[@]}"
 mkdir -p www/models
 plotgenre export --model "$OUT" --out "$BUNDLE" --manifest www/models/manifest.json

@@ -106,7 +106,7 @@ fn run() -> Option<&'static Run> {
             "page run failed: {}\n{stderr}",
             report["error"]
         );
-        if std::env::var_os("PLOTGENRE_UPDATE_SCREENSHOT").is_some_and(|v| !v.is_empty()) {
+        if common::env_flag("PLOTGENRE_UPDATE_SCREENSHOT") {
             std::fs::copy(path("screenshot.png"), root.join("docs/screenshot.png")).unwrap();
         }
         Some(Run {

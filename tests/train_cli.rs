@@ -127,6 +127,27 @@ fn train_args(data: &str, out: &str, epochs: &str) -> Vec<String> {
     args
 }
 
+/// `metrics.json` scores each of the four multi-label rules, and its rule
+/// is one with the highest score (ties go to the earliest).
+fn assert_rule_is_the_best_scored(metrics: &serde_json::Value) {
+    let scores = metrics["rule_selection"]["scores"].as_array().unwrap();
+    let rules: Vec<&str> = scores.iter().map(|s| s["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        rules,
+        ["global", "global_top1", "per_label", "per_label_top1"]
+    );
+    let best = scores
+        .iter()
+        .max_by(|a, b| {
+            let score = |s: &serde_json::Value| s["score"].as_f64().unwrap();
+            score(a)
+                .total_cmp(&score(b))
+                .then(std::cmp::Ordering::Greater)
+        })
+        .unwrap();
+    assert_eq!(best["rule"], metrics["rule"], "{scores:?}");
+}
+
 fn run_ok(command: &mut Command) -> Output {
     let output = command.output().unwrap();
     assert!(
@@ -183,7 +204,12 @@ fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
         test_f1 > 0.9,
         "test micro-F1 {test_f1} on a keyword-separable task"
     );
+    assert_rule_is_the_best_scored(&metrics);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("Rules scored by micro-F1 on validation rows held out"),
+        "report.md does not say how the rule was chosen"
+    );
     for (genre, _) in GENRES {
         assert!(
             report.contains(&format!("| {genre} |")),
@@ -537,6 +563,7 @@ fn a_lexical_model_lifts_a_weak_encoder_and_travels_in_its_bundle() {
         blended > 0.95 && blended > encoder_only,
         "a keyword task: the blend scores {blended}, the one-epoch encoder {encoder_only}"
     );
+    assert_rule_is_the_best_scored(&metrics);
     assert!(metrics["lexical"]["features"].as_u64().unwrap() > 0);
     let share = metrics["lexical"]["share"].as_f64().unwrap();
     assert!(share > 0.0 && share < 1.0, "share {share}");

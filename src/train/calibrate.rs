@@ -155,6 +155,15 @@ pub struct Tuned {
     /// The selection score of the chosen rule: cross-validated micro-F1
     /// over `RULE_FOLDS` folds (multi-label) or macro-F1 (single-label).
     pub score: f64,
+    /// Every rule's selection score, so `metrics.json` shows why the rule won.
+    pub rule_scores: Vec<RuleScore>,
+}
+
+/// One decision rule's selection score on validation.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RuleScore {
+    pub rule: Rule,
+    pub score: f64,
 }
 
 /// Tunes the temperature and thresholds on all of validation (`logits` and
@@ -191,7 +200,15 @@ pub fn tune(
             &columns,
         )
         .selection_score();
-        return Tuned { thresholds, score };
+        let rule_scores = vec![RuleScore {
+            rule: thresholds.rule,
+            score,
+        }];
+        return Tuned {
+            thresholds,
+            score,
+            rule_scores,
+        };
     }
     let fitted = |rows: &[usize], base: &Thresholds| -> Thresholds {
         let (p, t): (Vec<Vec<f32>>, Vec<Vec<bool>>) = rows
@@ -223,6 +240,7 @@ pub fn tune(
         .collect();
     // The first rule (the simplest) wins ties.
     let mut best = f64::NEG_INFINITY;
+    let mut rule_scores = Vec::new();
     for &rule in Rule::for_task(task) {
         let predicted: Vec<Vec<bool>> = probabilities
             .iter()
@@ -230,6 +248,7 @@ pub fn tune(
             .map(|(i, row)| folds[i % RULE_FOLDS].decide(row, rule))
             .collect();
         let score = metrics::multi_label(truth, &predicted, &probabilities).micro_f1;
+        rule_scores.push(RuleScore { rule, score });
         if score > best {
             best = score;
             thresholds.rule = rule;
@@ -238,5 +257,6 @@ pub fn tune(
     Tuned {
         thresholds,
         score: best,
+        rule_scores,
     }
 }

@@ -421,8 +421,15 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
             best = Some((fit, share, tuned));
         }
     }
-    let (fit, share, Tuned { thresholds, .. }) =
-        best.ok_or_else(|| Error::Input("no regularisation strength to choose from".into()))?;
+    let (
+        fit,
+        share,
+        Tuned {
+            thresholds,
+            rule_scores,
+            ..
+        },
+    ) = best.ok_or_else(|| Error::Input("no regularisation strength to choose from".into()))?;
     let Fit {
         c,
         weights,
@@ -469,6 +476,7 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         task: Task::MultiLabel,
         labels,
         thresholds: &thresholds,
+        rule_scores: &rule_scores,
         validation: &validation,
         test: &test,
         history: &training.history,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::atomic;
-use super::calibrate::Thresholds;
+use super::calibrate::{RuleScore, Thresholds, RULE_FOLDS};
 use super::charts::{self, LabelCounts};
 use super::data::Task;
 use super::evaluate::{Metrics, SplitReport};
@@ -25,6 +25,8 @@ pub struct Summary<'a> {
     pub task: Task,
     pub labels: &'a [String],
     pub thresholds: &'a Thresholds,
+    /// Each decision rule's selection score, the chosen one included.
+    pub rule_scores: &'a [RuleScore],
     pub validation: &'a SplitReport,
     pub test: &'a SplitReport,
     pub history: &'a History,
@@ -42,6 +44,10 @@ impl Summary<'_> {
             "task": self.task,
             "labels": self.labels,
             "rule": self.thresholds.rule,
+            "rule_selection": {
+                "score": selection_metric(self.task),
+                "scores": self.rule_scores,
+            },
             "temperature": self.thresholds.temperature,
             "validation": self.validation,
             "test": self.test,
@@ -74,6 +80,17 @@ impl Summary<'_> {
             self.thresholds.rule.name(),
             self.thresholds.temperature,
             self.thresholds.global,
+        );
+        let scores: Vec<String> = self
+            .rule_scores
+            .iter()
+            .map(|s| format!("`{}` {:.4}", s.rule.name(), s.score))
+            .collect();
+        let _ = writeln!(
+            md,
+            "Rules scored by {}: {}.\n",
+            selection_metric(self.task),
+            scores.join(", ")
         );
         for (name, split) in [("Test", self.test), ("Validation", self.validation)] {
             let _ = writeln!(md, "## {name} ({} rows), by decision rule\n", split.rows);
@@ -108,6 +125,16 @@ impl Summary<'_> {
             "\n![F1 by genre]({F1_CHART})\n\n![Confusion counts by genre]({CONFUSION_CHART})\n\n![Training curves]({CURVES_CHART})"
         );
         md
+    }
+}
+
+/// What a decision rule's selection score measures.
+fn selection_metric(task: Task) -> String {
+    match task {
+        Task::MultiLabel => {
+            format!("micro-F1 on validation rows held out of threshold tuning ({RULE_FOLDS} folds)")
+        }
+        Task::SingleLabel => "macro-F1 on validation".to_string(),
     }
 }
 

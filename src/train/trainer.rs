@@ -757,14 +757,17 @@ impl<'a> Run<'a> {
         let (_, validation_logits) = self.validation_score(&best)?;
         let dataset = self.spec.dataset;
         let validation_truth = evaluate::truth(&dataset.validation, &self.labels);
-        let thresholds = calibrate::tune(
+        let calibrate::Tuned {
+            thresholds,
+            rule_scores,
+            ..
+        } = calibrate::tune(
             &validation_logits,
             &validation_truth,
             self.task,
             self.options().min_threshold_support,
             calibrate::most_genres(&evaluate::truth(&dataset.train, &self.labels), self.task),
-        )
-        .thresholds;
+        );
         let calibrated = |logits: &[Vec<f32>]| -> Vec<Vec<f32>> {
             logits
                 .iter()
@@ -816,6 +819,7 @@ impl<'a> Run<'a> {
             task: self.task,
             labels: &self.labels,
             thresholds: &thresholds,
+            rule_scores: &rule_scores,
             validation: &validation,
             test: &test,
             history: &self.progress.history,

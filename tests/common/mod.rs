@@ -65,11 +65,17 @@ pub fn available(path: &Path, how_to_make_it: &str) -> bool {
         return true;
     }
     let reason = format!("{} is missing ({how_to_make_it})", path.display());
-    if std::env::var_os("PLOTGENRE_TEST_ALL").is_some() {
+    if env_flag("PLOTGENRE_TEST_ALL") {
         panic!("{reason}");
     }
     eprintln!("skipped: {reason}");
     false
+}
+
+/// Whether the switch `name` is on: set to anything but the empty string,
+/// so `NAME=` in a shell turns it off again.
+pub fn env_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|value| !value.is_empty())
 }
 
 /// Largest absolute difference between two tensors of the same shape.
