@@ -152,11 +152,19 @@ pub fn tune_per_label(
 /// score that chose them.
 pub struct Tuned {
     pub thresholds: Thresholds,
-    /// The selection score of the chosen rule: cross-validated micro-F1
-    /// over `RULE_FOLDS` folds (multi-label) or macro-F1 (single-label).
-    pub score: f64,
     /// Every rule's selection score, so `metrics.json` shows why the rule won.
     pub rule_scores: Vec<RuleScore>,
+}
+
+impl Tuned {
+    /// The selection score of the chosen rule: cross-validated micro-F1
+    /// over `RULE_FOLDS` folds (multi-label) or macro-F1 (single-label).
+    pub fn score(&self) -> f64 {
+        self.rule_scores
+            .iter()
+            .find(|s| s.rule == self.thresholds.rule)
+            .map_or(f64::NEG_INFINITY, |s| s.score)
+    }
 }
 
 /// One decision rule's selection score on validation.
@@ -206,7 +214,6 @@ pub fn tune(
         }];
         return Tuned {
             thresholds,
-            score,
             rule_scores,
         };
     }
@@ -256,7 +263,6 @@ pub fn tune(
     }
     Tuned {
         thresholds,
-        score: best,
         rule_scores,
     }
 }

@@ -394,12 +394,12 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
             scores.push(Candidate {
                 c,
                 share,
-                score: tuned.score,
+                score: tuned.score(),
             });
             // Ties go to the smallest share, and below to the first C given.
             if best_share
                 .as_ref()
-                .is_none_or(|(_, leader)| tuned.score > leader.score)
+                .is_none_or(|(_, leader)| tuned.score() > leader.score())
             {
                 best_share = Some((share, tuned));
             }
@@ -409,7 +409,7 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         };
         if best
             .as_ref()
-            .is_none_or(|(_, _, leader)| tuned.score > leader.score)
+            .is_none_or(|(_, _, leader)| tuned.score() > leader.score())
         {
             let fit = Fit {
                 c,
