@@ -9,7 +9,7 @@ use plotgenre::labels::{Rule, Task, Thresholds};
 use plotgenre::model::{weights, Config};
 use plotgenre::pipeline::Pipeline;
 use plotgenre::tokenize::DEFAULT_MAX_LENGTH;
-use plotgenre::train::export::{quantize, Quantization};
+use plotgenre::train::export::{keep_reachable_positions, quantize, Quantization};
 use plotgenre::Error;
 
 const TEXTS: [&str; 4] = [
@@ -114,6 +114,45 @@ fn quantized_bundles_stay_close_to_f32_and_shrink() {
         assert!(diff <= tolerance, "{quant}: probabilities differ by {diff}");
         assert!(bytes.len() < f32_size, "{quant} is not smaller than f32");
     }
+}
+
+#[test]
+fn a_bundle_keeps_only_the_position_rows_its_max_length_reaches() {
+    let max_length = 16;
+    let build = |truncate: bool| {
+        let mut config = Config::from_json(&common::tiny("config.json")).unwrap();
+        let mut tensors = weights::from_safetensors(&common::tiny("model.safetensors")).unwrap();
+        let mut manifest = manifest(&config);
+        manifest.max_length = max_length;
+        if truncate {
+            keep_reachable_positions(&mut tensors, &mut config, max_length).unwrap();
+        }
+        let quantized = quantize(&tensors, "f32".parse().unwrap()).unwrap();
+        let tokenizer = String::from_utf8(common::tiny("tokenizer.json")).unwrap();
+        Bundle::to_bytes(&manifest, &config, &tokenizer, &quantized.tensors).unwrap()
+    };
+    let (full, cut) = (build(false), build(true));
+    let bundle = Bundle::from_bytes(&cut).unwrap();
+    assert_eq!(bundle.config.max_position_embeddings, max_length);
+    let rows = Bundle::from_bytes(&full)
+        .unwrap()
+        .config
+        .max_position_embeddings;
+    let dropped = (rows - max_length) * bundle.config.dim * 4;
+    assert!(
+        full.len() - cut.len() >= dropped,
+        "{} bytes saved, {dropped} rows' worth expected",
+        full.len() - cut.len()
+    );
+    let probabilities = |bytes: &[u8]| {
+        Bundle::from_bytes(bytes)
+            .unwrap()
+            .pipeline()
+            .unwrap()
+            .probabilities(&TEXTS)
+            .unwrap()
+    };
+    assert_eq!(probabilities(&cut), probabilities(&full), "outputs change");
 }
 
 #[test]

@@ -208,7 +208,9 @@ pub fn export(
         .map_err(|e| problem(format!("{METRICS_FILE}: {e}")))?;
     let tokenizer_json = String::from_utf8(model_dir::read(model, TOKENIZER_FILE)?)
         .map_err(|_| problem(format!("{TOKENIZER_FILE} is not UTF-8")))?;
-    let tensors = weights::from_safetensors(&model_dir::read(model, MODEL_FILE)?)?;
+    let mut tensors = weights::from_safetensors(&model_dir::read(model, MODEL_FILE)?)?;
+    let mut config = description.config.clone();
+    keep_reachable_positions(&mut tensors, &mut config, description.max_length)?;
 
     let quantized = quantize(&tensors, quantization)?;
     let rule = description.thresholds.rule.name();
@@ -230,18 +232,43 @@ pub fn export(
         },
         thresholds: description.thresholds,
     };
-    let bytes = Bundle::to_bytes(
-        &manifest,
-        &description.config,
-        &tokenizer_json,
-        &quantized.tensors,
-    )?;
+    let bytes = Bundle::to_bytes(&manifest, &config, &tokenizer_json, &quantized.tensors)?;
     atomic::write(out, &bytes)?;
     Ok(Exported {
         bytes: bytes.len(),
         sha256: crate::bundle::sha256_hex(&bytes),
         fallbacks: quantized.fallbacks,
     })
+}
+
+/// Cuts the position table to the first `max_length` rows, the only ones a
+/// model whose inputs are truncated to `max_length` tokens reads (512 to
+/// 128 rows saves 83 KB at q4_0), and says so in `config`.
+pub fn keep_reachable_positions(
+    tensors: &mut Tensors,
+    config: &mut Config,
+    max_length: usize,
+) -> Result<()> {
+    if max_length >= config.max_position_embeddings {
+        return Ok(());
+    }
+    let name = format!(
+        "{}.embeddings.position_embeddings.weight",
+        weights::ENCODER_PREFIX
+    );
+    let table = tensors
+        .get_mut(&name)
+        .ok_or_else(|| Error::Weights(format!("missing tensor {name}")))?;
+    let dim = table.dim(1)?;
+    // A fresh tensor: a narrowed view keeps the whole storage, which the
+    // quantizers read in full.
+    let rows = table
+        .narrow(0, 0, max_length)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    *table = Tensor::from_vec(rows, (max_length, dim), table.device())?;
+    config.max_position_embeddings = max_length;
+    Ok(())
 }
 
 /// What the page fetches before the bundle: where the bundle is, its size for
@@ -307,6 +334,7 @@ pub fn untrained_bundle(
     let mut tensors = weights::from_safetensors(&model_dir::read(base, MODEL_FILE)?)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     tensors.extend(Head::initial_weights(&config, labels.len(), &mut rng)?);
+    keep_reachable_positions(&mut tensors, &mut config, DEFAULT_MAX_LENGTH)?;
     let manifest = Manifest {
         task: Task::MultiLabel,
         labels: labels.to_vec(),
