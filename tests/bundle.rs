@@ -44,11 +44,22 @@ fn manifest(config: &Config) -> Manifest {
 
 /// The tiny fixture model as bundle bytes, stored as `quant` says.
 fn tiny_bundle(quant: &str) -> Vec<u8> {
-    let config = Config::from_json(&common::tiny("config.json")).unwrap();
-    let tensors = weights::from_safetensors(&common::tiny("model.safetensors")).unwrap();
+    tiny_bundle_cut_to(quant, DEFAULT_MAX_LENGTH, false)
+}
+
+/// The tiny fixture model as bundle bytes for inputs of `max_length`
+/// tokens, its position table cut to the rows they reach when `cut`.
+fn tiny_bundle_cut_to(quant: &str, max_length: usize, cut: bool) -> Vec<u8> {
+    let mut config = Config::from_json(&common::tiny("config.json")).unwrap();
+    let mut tensors = weights::from_safetensors(&common::tiny("model.safetensors")).unwrap();
+    let mut manifest = manifest(&config);
+    manifest.max_length = max_length;
+    if cut {
+        keep_reachable_positions(&mut tensors, &mut config, max_length).unwrap();
+    }
     let quantized = quantize(&tensors, quant.parse::<Quantization>().unwrap()).unwrap();
     let tokenizer = String::from_utf8(common::tiny("tokenizer.json")).unwrap();
-    Bundle::to_bytes(&manifest(&config), &config, &tokenizer, &quantized.tensors).unwrap()
+    Bundle::to_bytes(&manifest, &config, &tokenizer, &quantized.tensors).unwrap()
 }
 
 /// The same model at f32, straight from the fixture.
@@ -119,19 +130,8 @@ fn quantized_bundles_stay_close_to_f32_and_shrink() {
 #[test]
 fn a_bundle_keeps_only_the_position_rows_its_max_length_reaches() {
     let max_length = 16;
-    let build = |truncate: bool| {
-        let mut config = Config::from_json(&common::tiny("config.json")).unwrap();
-        let mut tensors = weights::from_safetensors(&common::tiny("model.safetensors")).unwrap();
-        let mut manifest = manifest(&config);
-        manifest.max_length = max_length;
-        if truncate {
-            keep_reachable_positions(&mut tensors, &mut config, max_length).unwrap();
-        }
-        let quantized = quantize(&tensors, "f32".parse().unwrap()).unwrap();
-        let tokenizer = String::from_utf8(common::tiny("tokenizer.json")).unwrap();
-        Bundle::to_bytes(&manifest, &config, &tokenizer, &quantized.tensors).unwrap()
-    };
-    let (full, cut) = (build(false), build(true));
+    let full = tiny_bundle_cut_to("f32", max_length, false);
+    let cut = tiny_bundle_cut_to("f32", max_length, true);
     let bundle = Bundle::from_bytes(&cut).unwrap();
     assert_eq!(bundle.config.max_position_embeddings, max_length);
     let rows = Bundle::from_bytes(&full)

@@ -209,7 +209,7 @@ pub fn export(
     let tokenizer_json = String::from_utf8(model_dir::read(model, TOKENIZER_FILE)?)
         .map_err(|_| problem(format!("{TOKENIZER_FILE} is not UTF-8")))?;
     let mut tensors = weights::from_safetensors(&model_dir::read(model, MODEL_FILE)?)?;
-    let mut config = description.config.clone();
+    let mut config = description.config;
     keep_reachable_positions(&mut tensors, &mut config, description.max_length)?;
 
     let quantized = quantize(&tensors, quantization)?;
