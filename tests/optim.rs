@@ -1,6 +1,7 @@
 //! The fused AdamW agrees with candle-nn's reference AdamW (the textbook
 //! update, ten tensor ops per weight) step for step; weight decay skips
-//! biases and LayerNorm weights; the schedule and clipping follow PyTorch.
+//! biases and LayerNorm weights; layer-wise learning rates scale each
+//! weight's rate; the schedule and clipping follow PyTorch.
 
 mod common;
 
@@ -8,6 +9,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW as ReferenceAdamW, Optimizer, ParamsAdamW};
 use plotgenre::train::optim::{self, AdamW, AdamWConfig, Schedule};
+use plotgenre::train::trainer;
 
 fn vars() -> Vec<(String, Var)> {
     let values = |n: usize, seed: f32| -> Vec<f32> {
@@ -116,6 +118,56 @@ fn weight_decay_spares_biases_and_layer_norms() {
         );
     }
     assert_eq!(before[1], after[1], "biases take no decay");
+}
+
+#[test]
+fn a_learning_rate_scale_trains_a_weight_as_a_lower_rate_would() {
+    let scaled = vars();
+    let reference = vars();
+    let config = AdamWConfig {
+        weight_decay: 0.1,
+        ..AdamWConfig::default()
+    };
+    let mut optimizer =
+        AdamW::new(&scaled, config)
+            .with_lr_scale(|name| if name == "layer.bias" { 0.25 } else { 1.0 });
+    let mut weights_at_full_rate = AdamW::new(&reference[..1], config);
+    let mut biases_at_a_quarter = AdamW::new(&reference[1..], config);
+    for _ in 0..5 {
+        optimizer.step(&loss_grads(&scaled), 0.05, 1.0).unwrap();
+        let grads = loss_grads(&reference);
+        weights_at_full_rate.step(&grads, 0.05, 1.0).unwrap();
+        biases_at_a_quarter.step(&grads, 0.0125, 1.0).unwrap();
+    }
+    for ((name, a), (_, b)) in scaled.iter().zip(&reference) {
+        let diff = common::max_abs_diff(a.as_tensor(), b.as_tensor());
+        assert!(diff < 1e-7, "{name} differs by {diff}");
+    }
+    let moved = common::max_abs_diff(scaled[1].1.as_tensor(), vars()[1].1.as_tensor());
+    assert!(moved > 1e-3, "the scaled bias still trains ({moved})");
+}
+
+#[test]
+fn layer_wise_decay_lowers_the_rate_one_factor_per_layer_below_the_top() {
+    let scale = |name: &str| trainer::layer_lr_scale(name, 0.5, 6);
+    assert_eq!(scale("pre_classifier.weight"), 1.0);
+    assert_eq!(scale("distilbert.transformer.layer.5.ffn.lin1.weight"), 1.0);
+    assert_eq!(
+        scale("distilbert.transformer.layer.4.attention.q_lin.bias"),
+        0.5
+    );
+    assert_eq!(
+        scale("distilbert.transformer.layer.0.output_layer_norm.weight"),
+        0.5f64.powi(5)
+    );
+    assert_eq!(
+        scale("distilbert.embeddings.word_embeddings.weight"),
+        0.5f64.powi(6)
+    );
+    assert_eq!(
+        trainer::layer_lr_scale("distilbert.embeddings.LayerNorm.bias", 1.0, 6),
+        1.0
+    );
 }
 
 #[test]

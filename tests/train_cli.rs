@@ -323,6 +323,60 @@ fn tensor_bytes(path: &Path) -> Vec<(String, Vec<u8>)> {
     tensors
 }
 
+/// The largest change of tensor `name` from the tiny base model to the
+/// trained `model` folder.
+fn moved_from_base(model: &Path, name: &str) -> f32 {
+    let values = |path: &Path| -> Vec<f32> {
+        let (_, bytes) = tensor_bytes(path)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap();
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    };
+    let base = values(&common::fixture("tiny/model.safetensors"));
+    let trained = values(&model.join("model.safetensors"));
+    base.iter()
+        .zip(&trained)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn layer_wise_decay_slows_the_embeddings_and_leaves_the_top_layer_at_full_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("plots.csv");
+    synthetic_csv(&data, 120);
+    let train = |decay: &str| {
+        let out = dir.path().join(format!("decay-{decay}"));
+        let mut args = train_args(path_str(&data), path_str(&out), "1");
+        args.extend(["--layer-lr-decay".to_string(), decay.to_string()]);
+        run_ok(&mut plotgenre(&args));
+        out
+    };
+    let (uniform, decayed) = (train("1"), train("0.1"));
+    let embeddings = "distilbert.embeddings.word_embeddings.weight";
+    let top = "distilbert.transformer.layer.1.ffn.lin2.weight";
+    let (embeddings_uniform, embeddings_decayed) = (
+        moved_from_base(&uniform, embeddings),
+        moved_from_base(&decayed, embeddings),
+    );
+    assert!(
+        embeddings_decayed < 0.05 * embeddings_uniform,
+        "embeddings moved {embeddings_decayed} at 1/100 of the rate, {embeddings_uniform} at full rate"
+    );
+    let (top_uniform, top_decayed) = (
+        moved_from_base(&uniform, top),
+        moved_from_base(&decayed, top),
+    );
+    assert!(
+        top_decayed > 0.3 * top_uniform,
+        "the top layer moved {top_decayed} under decay, {top_uniform} without"
+    );
+}
+
 /// Where each kill lands: once the checkpoint on disk has reached (epoch,
 /// batch), after a delay that moves it into a step, a checkpoint write or an
 /// epoch's end (validation, best-model write).

@@ -45,6 +45,8 @@ struct Slot {
     name: String,
     var: Var,
     decay: bool,
+    /// Factor on the schedule's learning rate (layer-wise decay).
+    lr_scale: f64,
     first_moment: Vec<f32>,
     second_moment: Vec<f32>,
 }
@@ -68,6 +70,7 @@ impl AdamW {
                 name: name.clone(),
                 var: var.clone(),
                 decay: takes_weight_decay(name),
+                lr_scale: 1.0,
                 first_moment: vec![0.0; var.elem_count()],
                 second_moment: vec![0.0; var.elem_count()],
             })
@@ -77,6 +80,15 @@ impl AdamW {
             config,
             steps: 0,
         }
+    }
+
+    /// Trains each weight at `scale(name)` times the schedule's rate, so
+    /// layers near the input can move less than those near the head.
+    pub fn with_lr_scale(mut self, scale: impl Fn(&str) -> f64) -> Self {
+        for slot in &mut self.slots {
+            slot.lr_scale = scale(&slot.name);
+        }
+        self
     }
 
     /// Optimizer steps taken so far.
@@ -109,20 +121,21 @@ impl AdamW {
         self.steps += 1;
         let t = self.steps as i32;
         let c = self.config;
-        let update = Update {
-            lr: lr as f32,
-            beta1: c.beta1 as f32,
-            beta2: c.beta2 as f32,
-            eps: c.eps as f32,
-            bias1: (1.0 - c.beta1.powi(t)) as f32,
-            bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt() as f32,
-            grad_scale: grad_scale as f32,
-        };
         for slot in &mut self.slots {
             let Some(grad) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
             let grad = grad.contiguous()?;
+            let lr = lr * slot.lr_scale;
+            let update = Update {
+                lr: lr as f32,
+                beta1: c.beta1 as f32,
+                beta2: c.beta2 as f32,
+                eps: c.eps as f32,
+                bias1: (1.0 - c.beta1.powi(t)) as f32,
+                bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt() as f32,
+                grad_scale: grad_scale as f32,
+            };
             let op = SlotUpdate {
                 update,
                 decay: if slot.decay {

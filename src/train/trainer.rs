@@ -89,6 +89,12 @@ pub struct Options {
     /// Drop each word of a training text with this probability (augmentation).
     #[arg(long, default_value_t = 0.0)]
     pub word_dropout: f64,
+    /// Layer-wise learning-rate decay: the top transformer layer and the head
+    /// train at --lr, each layer below at this factor times the one above,
+    /// the embeddings one factor below the lowest layer (1 = one rate for all).
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    #[serde(default = "no_layer_lr_decay")]
+    pub layer_lr_decay: f64,
     /// Keep the embeddings as they are in the base model.
     #[arg(long)]
     pub freeze_embeddings: bool,
@@ -128,6 +134,11 @@ pub struct Options {
     pub min_threshold_support: usize,
 }
 
+/// Checkpoints written before `--layer-lr-decay` existed trained without it.
+fn no_layer_lr_decay() -> f64 {
+    1.0
+}
+
 impl Default for Options {
     /// The command line's defaults (one source of truth: the `#[arg]`s above).
     fn default() -> Self {
@@ -161,6 +172,9 @@ impl Options {
         }
         if !(0.0..1.0).contains(&self.word_dropout) {
             return bad("word-dropout", "must be in [0, 1)");
+        }
+        if !(self.layer_lr_decay > 0.0 && self.layer_lr_decay <= 1.0) {
+            return bad("layer-lr-decay", "must be in (0, 1]");
         }
         if self.dropout.is_some_and(|p| !(0.0..1.0).contains(&p)) {
             return bad("dropout", "must be in [0, 1)");
@@ -427,7 +441,8 @@ impl<'a> Run<'a> {
                 weight_decay: options.weight_decay,
                 ..AdamWConfig::default()
             },
-        );
+        )
+        .with_lr_scale(|name| layer_lr_scale(name, options.layer_lr_decay, config.n_layers));
         Ok(Self {
             spec,
             task,
@@ -852,19 +867,47 @@ fn frozen_layers(options: &Options, n_layers: usize) -> usize {
         .map_or(0, |top| n_layers.saturating_sub(top))
 }
 
-/// Whether weight `name` stays frozen: embeddings when `embeddings`,
-/// transformer layers below `below`.
-fn is_frozen(name: &str, embeddings: bool, below: usize) -> bool {
+/// Where a weight sits in the classifier, bottom to top.
+enum Depth {
+    Embeddings,
+    Layer(usize),
+    /// Above the encoder: the head, and anything not in a numbered layer.
+    Top,
+}
+
+/// The depth of weight `name`, from its Hugging Face DistilBERT name.
+fn depth(name: &str) -> Depth {
     let Some(rest) = name.strip_prefix(&format!("{}.", weights::ENCODER_PREFIX)) else {
-        return false;
+        return Depth::Top;
     };
     if rest.starts_with("embeddings.") {
-        return embeddings;
+        return Depth::Embeddings;
     }
     rest.strip_prefix("transformer.layer.")
         .and_then(|r| r.split('.').next())
         .and_then(|i| i.parse::<usize>().ok())
-        .is_some_and(|layer| layer < below)
+        .map_or(Depth::Top, Depth::Layer)
+}
+
+/// Whether weight `name` stays frozen: embeddings when `embeddings`,
+/// transformer layers below `below`.
+fn is_frozen(name: &str, embeddings: bool, below: usize) -> bool {
+    match depth(name) {
+        Depth::Embeddings => embeddings,
+        Depth::Layer(layer) => layer < below,
+        Depth::Top => false,
+    }
+}
+
+/// The learning-rate factor of weight `name` under layer-wise decay `decay`
+/// (see `--layer-lr-decay`) in an encoder of `n_layers` layers.
+pub fn layer_lr_scale(name: &str, decay: f64, n_layers: usize) -> f64 {
+    let below_top = match depth(name) {
+        Depth::Embeddings => n_layers,
+        Depth::Layer(layer) => n_layers.saturating_sub(layer + 1),
+        Depth::Top => 0,
+    };
+    decay.powi(below_top as i32)
 }
 
 /// The name of the selection score, for messages.
