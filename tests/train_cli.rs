@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use plotgenre::model::weights;
 use plotgenre::train::trainer::Checkpoint;
 
 /// Genres and the keyword that marks each in the synthetic plots.
@@ -326,22 +327,16 @@ fn tensor_bytes(path: &Path) -> Vec<(String, Vec<u8>)> {
 /// The largest change of tensor `name` from the tiny base model to the
 /// trained `model` folder.
 fn moved_from_base(model: &Path, name: &str) -> f32 {
-    let values = |path: &Path| -> Vec<f32> {
-        let (_, bytes) = tensor_bytes(path)
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .unwrap();
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
+    let tensor = |path: &Path| {
+        weights::from_safetensors(&std::fs::read(path).unwrap())
+            .unwrap()
+            .remove(name)
+            .unwrap()
     };
-    let base = values(&common::fixture("tiny/model.safetensors"));
-    let trained = values(&model.join("model.safetensors"));
-    base.iter()
-        .zip(&trained)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
+    common::max_abs_diff(
+        &tensor(&common::fixture("tiny/model.safetensors")),
+        &tensor(&model.join("model.safetensors")),
+    )
 }
 
 #[test]

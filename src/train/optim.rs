@@ -121,23 +121,26 @@ impl AdamW {
         self.steps += 1;
         let t = self.steps as i32;
         let c = self.config;
+        let shared = Update {
+            lr: lr as f32,
+            beta1: c.beta1 as f32,
+            beta2: c.beta2 as f32,
+            eps: c.eps as f32,
+            bias1: (1.0 - c.beta1.powi(t)) as f32,
+            bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt() as f32,
+            grad_scale: grad_scale as f32,
+        };
         for slot in &mut self.slots {
             let Some(grad) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
             let grad = grad.contiguous()?;
             let lr = lr * slot.lr_scale;
-            let update = Update {
-                lr: lr as f32,
-                beta1: c.beta1 as f32,
-                beta2: c.beta2 as f32,
-                eps: c.eps as f32,
-                bias1: (1.0 - c.beta1.powi(t)) as f32,
-                bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt() as f32,
-                grad_scale: grad_scale as f32,
-            };
             let op = SlotUpdate {
-                update,
+                update: Update {
+                    lr: lr as f32,
+                    ..shared
+                },
                 decay: if slot.decay {
                     (lr * c.weight_decay) as f32
                 } else {
