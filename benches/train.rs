@@ -1,11 +1,15 @@
 //! `make bench-train`: steady-state training speed of the real base model on
 //! the movies train split (batch 16, max length 128, length-bucketed
 //! batches), side by side with PyTorch on exactly the same batches when a
-//! Python with torch is available. Ends with one `RESULT {json}` line.
+//! Python with torch is available. The two sides take turns for a few
+//! rounds and each figure is the median, because a shared machine's speed
+//! drifts by more than the gap being measured. Ends with one `RESULT {json}`
+//! line.
 //!
 //! Environment: `PLOTGENRE_BASE` (default models/base), `PLOTGENRE_DATA`
 //! (default ../shared/data), `PLOTGENRE_PYTHON` (default /opt/pyref/bin/python,
-//! then python3), `BENCH_STEPS` (timed steps, default 30).
+//! then python3), `BENCH_STEPS` (timed steps per round, default 30),
+//! `BENCH_ROUNDS` (rounds per side, default 3).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -102,16 +106,44 @@ fn torch_side(base: &Path, plan: &Path) -> Option<serde_json::Value> {
     }
 }
 
+/// The middle value (mean of the two middle ones for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+/// A count from the environment, at least 1, or `default` when unset.
+fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(text) => match text.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => bail!("{name} must be a whole number of at least 1, got {text:?}"),
+        },
+    }
+}
+
+/// `median (min-max)` of a side's per-round figures.
+fn spread(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.1} ({min:.1}-{max:.1})", median(values))
+}
+
 fn main() -> anyhow::Result<()> {
     let base = env_path("PLOTGENRE_BASE", "models/base");
     let data = env_path("PLOTGENRE_DATA", "../shared/data").join("movies/movies.csv");
     if !base.join("model.safetensors").exists() {
         bail!("no base model in {}: run `make base` first", base.display());
     }
-    let timed: usize = std::env::var("BENCH_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+    let timed = env_count("BENCH_STEPS", 30)?;
+    let rounds = env_count("BENCH_ROUNDS", 3)?;
     let dataset = Dataset::load(&data, &Format::Movies)?;
     let out = tempfile::tempdir()?;
     let options = Options {
@@ -145,28 +177,40 @@ fn main() -> anyhow::Result<()> {
         })
         .sum::<plotgenre::Result<usize>>()?;
     let samples: usize = batches[WARMUP_STEPS..].iter().map(Vec::len).sum();
+    let plan = out.path().join("plan.json");
+    write_plan(&plan, &dataset, &encoder, &batches)?;
 
     for batch in &batches[..WARMUP_STEPS] {
         run.optimizer_step(std::slice::from_ref(batch), 0)?;
     }
-    let start = Instant::now();
-    for batch in &batches[WARMUP_STEPS..] {
-        run.optimizer_step(std::slice::from_ref(batch), 0)?;
+    // The sides alternate, round after round, so that a change in the
+    // machine's load (other tenants, frequency) falls on both alike.
+    let mut ours = Vec::new();
+    let mut theirs: Vec<serde_json::Value> = Vec::new();
+    let mut torch_available = true;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for batch in &batches[WARMUP_STEPS..] {
+            run.optimizer_step(std::slice::from_ref(batch), 0)?;
+        }
+        ours.push(samples as f64 / start.elapsed().as_secs_f64());
+        if torch_available {
+            match torch_side(&base, &plan) {
+                Some(torch) => theirs.push(torch),
+                None => torch_available = false,
+            }
+        }
     }
-    let seconds = start.elapsed().as_secs_f64();
-    let samples_per_s = samples as f64 / seconds;
-    let tokens_per_s = tokens as f64 / seconds;
     let peak = peak_rss_mb();
+    let samples_per_s = median(&ours);
+    let tokens_per_s = samples_per_s * tokens as f64 / samples as f64;
 
-    let plan = out.path().join("plan.json");
-    write_plan(&plan, &dataset, &encoder, &batches)?;
-    let torch = torch_side(&base, &plan);
-
-    println!("training speed: movies train split, batch {BATCH_SIZE}, max length {}, {timed} timed steps after {WARMUP_STEPS} warmup, {} threads", options.max_length, rayon::current_num_threads());
+    println!("training speed: movies train split, batch {BATCH_SIZE}, max length {}, {timed} timed steps after {WARMUP_STEPS} warmup, {} threads, {rounds} alternating rounds (median, with the range)", options.max_length, rayon::current_num_threads());
     println!("| side | samples/s | tokens/s | peak RSS MB |");
     println!("|---|---|---|---|");
     println!(
-        "| plotgenre (candle) | {samples_per_s:.1} | {tokens_per_s:.0} | {:.0} |",
+        "| plotgenre (candle) | {} | {tokens_per_s:.0} | {:.0} |",
+        spread(&ours),
         peak.unwrap_or(f64::NAN)
     );
     let mut result = json!({
@@ -174,21 +218,37 @@ fn main() -> anyhow::Result<()> {
         "tokens_per_s": tokens_per_s,
         "peak_rss_mb": peak,
         "steps": timed,
+        "rounds": rounds,
+        "samples_per_s_by_round": ours,
         "batch_size": BATCH_SIZE,
         "mean_tokens_per_row": tokens as f64 / samples as f64,
     });
-    if let Some(torch) = torch {
-        let torch_sps = torch["samples_per_s"].as_f64().unwrap_or(f64::NAN);
+    if theirs.len() == rounds {
+        let figure = |key: &str| -> Vec<f64> {
+            theirs
+                .iter()
+                .map(|t| t[key].as_f64().unwrap_or(f64::NAN))
+                .collect()
+        };
+        let torch_sps = figure("samples_per_s");
+        let ratios: Vec<f64> = ours.iter().zip(&torch_sps).map(|(o, t)| o / t).collect();
         println!(
-            "| PyTorch {} ({}) | {torch_sps:.1} | {:.0} | {:.0} |",
-            torch["torch"].as_str().unwrap_or("?"),
-            torch["attn"].as_str().unwrap_or("?"),
-            torch["tokens_per_s"].as_f64().unwrap_or(f64::NAN),
-            torch["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+            "| PyTorch {} ({}) | {} | {:.0} | {:.0} |",
+            theirs[0]["torch"].as_str().unwrap_or("?"),
+            theirs[0]["attn"].as_str().unwrap_or("?"),
+            spread(&torch_sps),
+            median(&figure("tokens_per_s")),
+            median(&figure("peak_rss_mb"))
         );
-        println!("ratio vs PyTorch: {:.2}x", samples_per_s / torch_sps);
-        result["torch_samples_per_s"] = json!(torch_sps);
-        result["ratio_vs_torch"] = json!(samples_per_s / torch_sps);
+        let by_round: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "ratio vs PyTorch: {:.2}x (median of the rounds' ratios: {})",
+            median(&ratios),
+            by_round.join(", ")
+        );
+        result["torch_samples_per_s"] = json!(median(&torch_sps));
+        result["torch_samples_per_s_by_round"] = json!(torch_sps);
+        result["ratio_vs_torch"] = json!(median(&ratios));
     }
     println!("RESULT {result}");
     Ok(())
