@@ -6,17 +6,12 @@ mod common;
 
 use candle_core::Tensor;
 use candle_nn::{loss, Optimizer, SGD};
-use plotgenre::model::{weights, Classifier, Config, DropoutRng, Mode};
+use plotgenre::model::{Classifier, DropoutRng, Mode};
 use rand::SeedableRng;
 
 #[test]
 fn one_step_changes_every_parameter_tensor() {
-    let config =
-        Config::from_json(&std::fs::read(common::fixture("tiny/config.json")).unwrap()).unwrap();
-    let tensors = weights::from_safetensors(
-        &std::fs::read(common::fixture("tiny/model.safetensors")).unwrap(),
-    )
-    .unwrap();
+    let (config, tensors) = common::tiny_model();
     let expected_count = tensors.len();
     let trainable = Classifier::trainable(&config, tensors, |_| false).unwrap();
 

@@ -44,16 +44,16 @@ impl Embeddings {
         })
     }
 
-    fn forward(&self, input_ids: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let (_, seq_len) = input_ids.dims2()?;
+    /// Everything after the word lookup: `words` `(batch, seq, dim)`.
+    fn forward(&self, words: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let (_, seq_len, _) = words.dims3()?;
         if seq_len > self.max_positions {
             return Err(Error::Config(format!(
                 "input of {seq_len} tokens exceeds max_position_embeddings ({}); truncate it",
                 self.max_positions
             )));
         }
-        let positions = Tensor::arange(0u32, seq_len as u32, input_ids.device())?;
-        let words = self.word_embeddings.forward(input_ids)?;
+        let positions = Tensor::arange(0u32, seq_len as u32, words.device())?;
         let positions = self.position_embeddings.forward(&positions)?;
         let summed = words.broadcast_add(&positions)?;
         let normed = self.layer_norm.forward(&summed)?;
@@ -208,18 +208,35 @@ impl Encoder {
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let words = self.word_vectors(input_ids)?;
+        self.forward_words(&words, attention_mask, mode)
+    }
+
+    /// The word-embedding rows of `input_ids`: `(batch, seq, dim)`.
+    pub fn word_vectors(&self, input_ids: &Tensor) -> Result<Tensor> {
+        self.embeddings.word_embeddings.forward(input_ids)
+    }
+
+    /// [`Encoder::forward`] from word vectors already looked up, so training
+    /// can take the gradient of the rows a batch reads instead of the table's.
+    pub fn forward_words(
+        &self,
+        words: &Tensor,
+        attention_mask: &Tensor,
         mut mode: Mode,
     ) -> Result<Tensor> {
-        let (batch, seq) = input_ids.dims2()?;
+        let (batch, seq, _) = words.dims3()?;
         if attention_mask.dims2()? != (batch, seq) {
             return Err(Error::Config(format!(
                 "attention mask {:?} does not match input ids {:?}",
                 attention_mask.shape(),
-                input_ids.shape()
+                (batch, seq)
             )));
         }
         let mask_bias = padding_bias(attention_mask)?;
-        let mut hidden = self.embeddings.forward(input_ids, &mut mode)?;
+        let mut hidden = self.embeddings.forward(words, &mut mode)?;
         for layer in &self.layers {
             hidden = layer.forward(&hidden, &mask_bias, &mut mode)?;
         }

@@ -55,11 +55,24 @@ impl Classifier {
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let words = self.encoder.word_vectors(input_ids)?;
+        self.forward_words(&words, input_ids, attention_mask, mode)
+    }
+
+    /// [`Classifier::forward`] from the word vectors of `input_ids`, looked
+    /// up by the caller (see [`Encoder::forward_words`]).
+    pub fn forward_words(
+        &self,
+        words: &Tensor,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
         mut mode: Mode,
     ) -> Result<Tensor> {
         let hidden = self
             .encoder
-            .forward(input_ids, attention_mask, mode.reborrow())?;
+            .forward_words(words, attention_mask, mode.reborrow())?;
         let logits = self.head.forward(&hidden, attention_mask, &mut mode)?;
         match &self.lexical {
             Some(lexical) => lexical.blend(&logits, input_ids, attention_mask),

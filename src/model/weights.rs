@@ -17,6 +17,9 @@ use crate::{Error, Result};
 /// Prefix of the encoder's tensors in a classification checkpoint.
 pub const ENCODER_PREFIX: &str = "distilbert";
 
+/// The word-embedding table's canonical name.
+pub const WORD_EMBEDDINGS: &str = "distilbert.embeddings.word_embeddings.weight";
+
 /// Named tensors of a model, canonically named.
 pub type Tensors = HashMap<String, Tensor>;
 

@@ -4,12 +4,15 @@
 //!
 //! candle-nn's `AdamW` decays every weight and costs about a dozen tensor ops
 //! per weight per step; this one updates each weight, its two moments and
-//! its gradient in one pass over memory, in place.
+//! its gradient in one pass over memory, in place. A lookup table read
+//! through [`SparseLookup`] gets its gradient as the rows a batch read, so no
+//! table-sized gradient is ever built.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, InplaceOp2, Layout, Storage, Tensor, Var};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Storage, Tensor, TensorId, Var};
 use rayon::prelude::*;
 
 use crate::{Error, Result};
@@ -97,19 +100,23 @@ impl AdamW {
     }
 
     /// Global L2 norm of the gradients of every variable, before any scaling.
-    pub fn gradient_norm(&self, grads: &GradStore) -> Result<f64> {
+    pub fn gradient_norm(&self, grads: &Gradients) -> Result<f64> {
         let mut sum = 0f64;
         for slot in &self.slots {
-            if let Some(grad) = grads.get(slot.var.as_tensor()) {
-                // Chunk sums are added in a fixed order, so the norm (and
-                // hence a resumed run) does not depend on thread scheduling.
-                let chunks: Vec<f64> = with_f32_slice(grad, |g| {
+            // Squares are summed per CHUNK values and the chunk sums in a
+            // fixed order, so the norm (and hence a resumed run) does not
+            // depend on thread scheduling; a row gradient's chunks come out
+            // as its dense form's would, as zeros add nothing.
+            let chunks: Vec<f64> = match grads.of(&slot.var) {
+                Some(Gradient::Dense(grad)) => with_f32_slice(grad, |g| {
                     g.par_chunks(CHUNK)
-                        .map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>())
+                        .map(|c| c.iter().map(|&x| square(x)).sum::<f64>())
                         .collect()
-                })?;
-                sum += chunks.iter().sum::<f64>();
-            }
+                })?,
+                Some(Gradient::Rows(rows)) => rows.chunk_squares(slot.var.elem_count()),
+                None => continue,
+            };
+            sum += chunks.iter().sum::<f64>();
         }
         Ok(sum.sqrt())
     }
@@ -117,7 +124,7 @@ impl AdamW {
     /// One update at learning rate `lr`, with every gradient multiplied by
     /// `grad_scale` first (averaging over accumulated batches, clipping).
     /// Variables without a gradient (frozen, or unused) are left alone.
-    pub fn step(&mut self, grads: &GradStore, lr: f64, grad_scale: f64) -> Result<()> {
+    pub fn step(&mut self, grads: &Gradients, lr: f64, grad_scale: f64) -> Result<()> {
         self.steps += 1;
         let t = self.steps as i32;
         let c = self.config;
@@ -131,10 +138,9 @@ impl AdamW {
             grad_scale: grad_scale as f32,
         };
         for slot in &mut self.slots {
-            let Some(grad) = grads.get(slot.var.as_tensor()) else {
+            let Some(grad) = grads.of(&slot.var) else {
                 continue;
             };
-            let grad = grad.contiguous()?;
             let lr = lr * slot.lr_scale;
             let op = SlotUpdate {
                 update: Update {
@@ -148,10 +154,12 @@ impl AdamW {
                 },
                 moments: RefCell::new((&mut slot.first_moment, &mut slot.second_moment)),
             };
-            slot.var
-                .as_tensor()
-                .inplace_op2(&grad, &op)
-                .map_err(|e| Error::Weights(format!("{}: {e}", slot.name)))?;
+            let weight = slot.var.as_tensor();
+            match grad {
+                Gradient::Dense(grad) => weight.inplace_op2(&grad.contiguous()?, &op),
+                Gradient::Rows(rows) => weight.inplace_op1(&RowsUpdate { slot: op, rows }),
+            }
+            .map_err(|e| Error::Weights(format!("{}: {e}", slot.name)))?;
         }
         Ok(())
     }
@@ -228,6 +236,19 @@ struct Update {
     grad_scale: f32,
 }
 
+impl Update {
+    /// The AdamW update of one value `w`, its moments `m` and `v`, from its
+    /// gradient `g`; `decay` is `lr * weight_decay` or 0.
+    #[inline(always)]
+    fn apply(&self, decay: f32, w: &mut f32, m: &mut f32, v: &mut f32, g: f32) {
+        let g = g * self.grad_scale;
+        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+        *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
+        let denom = v.sqrt() / self.bias2_sqrt + self.eps;
+        *w = *w * (1.0 - decay) - self.lr / self.bias1 * *m / denom;
+    }
+}
+
 /// The in-place AdamW update of one weight from its gradient.
 struct SlotUpdate<'a> {
     update: Update,
@@ -264,22 +285,222 @@ impl InplaceOp2 for SlotUpdate<'_> {
         if grad.len() != weight.len() || m.len() != weight.len() {
             candle_core::bail!("adamw-update: gradient and weight sizes differ");
         }
-        let u = self.update;
-        let decay = self.decay;
+        let (u, decay) = (self.update, self.decay);
         weight
             .par_chunks_mut(CHUNK)
             .zip(grad.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
             .for_each(|((w, g), (m, v))| {
                 for i in 0..w.len() {
-                    let g = g[i] * u.grad_scale;
-                    m[i] = u.beta1 * m[i] + (1.0 - u.beta1) * g;
-                    v[i] = u.beta2 * v[i] + (1.0 - u.beta2) * g * g;
-                    let denom = v[i].sqrt() / u.bias2_sqrt + u.eps;
-                    w[i] = w[i] * (1.0 - decay) - u.lr / u.bias1 * m[i] / denom;
+                    u.apply(decay, &mut w[i], &mut m[i], &mut v[i], g[i]);
                 }
             });
         Ok(())
+    }
+}
+
+/// The in-place AdamW update of a lookup table from the rows its batches
+/// read: every other row steps with a zero gradient, exactly as it would
+/// from the dense gradient (its moments decay, and so does the weight).
+struct RowsUpdate<'a> {
+    slot: SlotUpdate<'a>,
+    rows: &'a RowGradient,
+}
+
+impl InplaceOp1 for RowsUpdate<'_> {
+    fn name(&self) -> &'static str {
+        "adamw-rows-update"
+    }
+
+    fn cpu_fwd(&self, weight: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let CpuStorage::F32(weight) = weight else {
+            candle_core::bail!("adamw-rows-update: only f32 weights are trained");
+        };
+        let Some((w0, w1)) = layout.contiguous_offsets() else {
+            candle_core::bail!("adamw-rows-update: the table must be contiguous");
+        };
+        let weight = &mut weight[w0..w1];
+        let width = self.rows.width;
+        let mut moments = self.slot.moments.borrow_mut();
+        let (m, v) = &mut *moments;
+        if width == 0 || weight.len() % width != 0 || m.len() != weight.len() {
+            candle_core::bail!("adamw-rows-update: gradient rows and table sizes differ");
+        }
+        let zeros = vec![0f32; width];
+        let mut grads: Vec<&[f32]> = vec![&zeros; weight.len() / width];
+        for (&row, values) in &self.rows.rows {
+            match grads.get_mut(row as usize) {
+                Some(slot) => *slot = values,
+                None => candle_core::bail!("adamw-rows-update: row {row} is past the table"),
+            }
+        }
+        let (u, decay) = (self.slot.update, self.slot.decay);
+        weight
+            .par_chunks_mut(width)
+            .zip(grads.par_iter())
+            .zip(m.par_chunks_mut(width).zip(v.par_chunks_mut(width)))
+            .with_min_len(CHUNK / width + 1)
+            .for_each(|((w, g), (m, v))| {
+                for i in 0..w.len() {
+                    u.apply(decay, &mut w[i], &mut m[i], &mut v[i], g[i]);
+                }
+            });
+        Ok(())
+    }
+}
+
+/// `x²` in f64, the term of the gradient norm.
+fn square(x: f32) -> f64 {
+    f64::from(x) * f64::from(x)
+}
+
+/// The gradients of one optimizer step: backpropagation's, plus the row
+/// gradients of the tables read through [`SparseLookup`].
+pub struct Gradients {
+    dense: GradStore,
+    rows: Vec<RowGradient>,
+}
+
+/// One variable's gradient, in whichever form it was taken.
+enum Gradient<'a> {
+    Dense(&'a Tensor),
+    Rows(&'a RowGradient),
+}
+
+impl From<GradStore> for Gradients {
+    fn from(dense: GradStore) -> Self {
+        Self {
+            dense,
+            rows: Vec::new(),
+        }
+    }
+}
+
+impl Gradients {
+    /// Backpropagation's gradients with the tables' row gradients beside them.
+    pub fn new(dense: GradStore, rows: Vec<RowGradient>) -> Self {
+        Self { dense, rows }
+    }
+
+    /// Adds `other` (another batch's gradients) into these, for every
+    /// variable of `vars`: gradient accumulation.
+    pub fn accumulate(&mut self, other: Gradients, vars: &[(String, Var)]) -> Result<()> {
+        for (_, var) in vars {
+            if let Some(g) = other.dense.get(var.as_tensor()) {
+                let total = match self.dense.get(var.as_tensor()) {
+                    Some(a) => (a + g)?,
+                    None => g.clone(),
+                };
+                self.dense.insert(var.as_tensor(), total);
+            }
+        }
+        for rows in other.rows {
+            match self.rows.iter_mut().find(|r| r.table == rows.table) {
+                Some(sum) => sum.add(rows),
+                None => self.rows.push(rows),
+            }
+        }
+        Ok(())
+    }
+
+    fn of(&self, var: &Var) -> Option<Gradient<'_>> {
+        match self.dense.get(var.as_tensor()) {
+            Some(grad) => Some(Gradient::Dense(grad)),
+            None => self
+                .rows
+                .iter()
+                .find(|r| r.table == var.as_tensor().id())
+                .map(Gradient::Rows),
+        }
+    }
+}
+
+/// The gradient of a lookup table as the rows that were read; the others are
+/// zero.
+pub struct RowGradient {
+    table: TensorId,
+    width: usize,
+    rows: BTreeMap<u32, Vec<f32>>,
+}
+
+impl RowGradient {
+    /// Adds another gradient of the same table, row by row.
+    fn add(&mut self, other: RowGradient) {
+        for (row, values) in other.rows {
+            match self.rows.get_mut(&row) {
+                Some(sum) => sum.iter_mut().zip(&values).for_each(|(a, g)| *a += g),
+                None => {
+                    self.rows.insert(row, values);
+                }
+            }
+        }
+    }
+
+    /// The sums of squares per CHUNK values of the dense form (`len` values),
+    /// in the order [`AdamW::gradient_norm`] sums a dense gradient.
+    fn chunk_squares(&self, len: usize) -> Vec<f64> {
+        let mut chunks = vec![0f64; len.div_ceil(CHUNK)];
+        for (&row, values) in &self.rows {
+            let start = row as usize * self.width;
+            for (offset, &x) in values.iter().enumerate() {
+                chunks[(start + offset) / CHUNK] += square(x);
+            }
+        }
+        chunks
+    }
+}
+
+/// One batch's read of a trainable lookup table (the word embeddings) as a
+/// leaf of the graph of its own: backpropagation then yields the gradient
+/// of the rows read, where reading the table itself would make candle
+/// build, zero and add a table-sized gradient (30,522 x 384 values for this
+/// encoder) several times per step.
+pub struct SparseLookup {
+    table: Var,
+    ids: Vec<u32>,
+    vectors: Var,
+}
+
+impl SparseLookup {
+    /// Reads the rows of `ids` (any shape) from `table` `(rows, width)`.
+    pub fn new(table: &Var, ids: &Tensor) -> Result<Self> {
+        let flat = ids.flatten_all()?;
+        let mut dims = ids.dims().to_vec();
+        dims.push(table.dim(1)?);
+        let rows = table.as_tensor().detach().index_select(&flat, 0)?;
+        Ok(Self {
+            table: table.clone(),
+            ids: flat.to_dtype(candle_core::DType::U32)?.to_vec1()?,
+            vectors: Var::from_tensor(&rows.reshape(dims)?)?,
+        })
+    }
+
+    /// The rows read, `(..ids, width)`: the input to forward instead of a
+    /// lookup of the table.
+    pub fn vectors(&self) -> &Tensor {
+        self.vectors.as_tensor()
+    }
+
+    /// The table's gradient from the graph's: each read's gradient added
+    /// into its row in reading order, as candle's `index_add` does; `None`
+    /// when the rows took no part in the loss.
+    pub fn gradient(&self, grads: &GradStore) -> Result<Option<RowGradient>> {
+        let Some(grad) = grads.get(self.vectors.as_tensor()) else {
+            return Ok(None);
+        };
+        let width = self.table.dim(1)?;
+        let mut rows: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
+        with_f32_slice(grad, |g| {
+            for (&id, read) in self.ids.iter().zip(g.chunks_exact(width)) {
+                let sum = rows.entry(id).or_insert_with(|| vec![0.0; width]);
+                sum.iter_mut().zip(read).for_each(|(a, g)| *a += g);
+            }
+        })?;
+        Ok(Some(RowGradient {
+            table: self.table.as_tensor().id(),
+            width,
+            rows,
+        }))
     }
 }
 

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -20,7 +19,7 @@ use super::data::{Dataset, Example, Split, Task};
 use super::evaluate::{self, SplitReport};
 use super::loss::{self, MultiLabelLoss, DEFAULT_FOCAL_ALPHA, DEFAULT_FOCAL_GAMMA};
 use super::model_dir;
-use super::optim::{self, AdamW, AdamWConfig, Schedule};
+use super::optim::{self, AdamW, AdamWConfig, Gradients, Schedule, SparseLookup};
 use super::{atomic, report};
 use crate::model::{weights, Classifier, Config, DropoutRng, Head, Mode, Pooling, Source, Tensors};
 use crate::pipeline;
@@ -317,6 +316,9 @@ pub struct Run<'a> {
     encoder: TextEncoder,
     model: Classifier,
     vars: Vec<(String, Var)>,
+    /// The word-embedding table when it trains: read through a
+    /// [`SparseLookup`], so its gradient is the rows a batch reads.
+    word_table: Option<Var>,
     frozen: Tensors,
     optimizer: AdamW,
     schedule: Schedule,
@@ -450,6 +452,11 @@ impl<'a> Run<'a> {
             config,
             encoder,
             model: trainable.model,
+            word_table: trainable
+                .vars
+                .iter()
+                .find(|(name, _)| name == weights::WORD_EMBEDDINGS)
+                .map(|(_, var)| var.clone()),
             vars: trainable.vars,
             frozen,
             optimizer,
@@ -573,26 +580,15 @@ impl<'a> Run<'a> {
     /// Forward and backward passes over `group` (one or more batches), then
     /// one clipped AdamW step; returns the mean loss.
     pub fn optimizer_step(&mut self, group: &[Vec<usize>], epoch: usize) -> Result<f64> {
-        let mut summed: Option<GradStore> = None;
+        let mut summed: Option<Gradients> = None;
         let mut loss_sum = 0.0;
         for batch in group {
             let (loss, grads) = self.backward(batch, epoch)?;
             loss_sum += loss;
-            summed = Some(match summed {
-                None => grads,
-                Some(mut acc) => {
-                    for (_, var) in &self.vars {
-                        if let Some(g) = grads.get(var.as_tensor()) {
-                            let total = match acc.get(var.as_tensor()) {
-                                Some(a) => (a + g)?,
-                                None => g.clone(),
-                            };
-                            acc.insert(var.as_tensor(), total);
-                        }
-                    }
-                    acc
-                }
-            });
+            match &mut summed {
+                None => summed = Some(grads),
+                Some(acc) => acc.accumulate(grads, &self.vars)?,
+            }
         }
         let grads = summed
             .ok_or_else(|| Error::Config("an optimizer step needs at least one batch".into()))?;
@@ -611,7 +607,7 @@ impl<'a> Run<'a> {
     }
 
     /// Loss and gradients of one batch of training rows.
-    fn backward(&mut self, batch: &[usize], epoch: usize) -> Result<(f64, GradStore)> {
+    fn backward(&mut self, batch: &[usize], epoch: usize) -> Result<(f64, Gradients)> {
         let options = self.spec.options;
         let train = &self.spec.dataset.train;
         let texts: Vec<String> = batch
@@ -623,11 +619,23 @@ impl<'a> Run<'a> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let encoded = self.encoder.encode_batch(&refs)?;
         let rows: Vec<&Example> = batch.iter().map(|&i| &train[i]).collect();
-        let logits = self.model.forward(
-            &encoded.input_ids,
-            &encoded.attention_mask,
-            Mode::Train(&mut self.dropout_rng),
-        )?;
+        let lookup = self
+            .word_table
+            .as_ref()
+            .map(|table| SparseLookup::new(table, &encoded.input_ids))
+            .transpose()?;
+        let mode = Mode::Train(&mut self.dropout_rng);
+        let logits = match &lookup {
+            Some(lookup) => self.model.forward_words(
+                lookup.vectors(),
+                &encoded.input_ids,
+                &encoded.attention_mask,
+                mode,
+            )?,
+            None => self
+                .model
+                .forward(&encoded.input_ids, &encoded.attention_mask, mode)?,
+        };
         let loss = match &self.objective {
             Objective::Multi(kind) => {
                 let flags: Vec<f32> = rows
@@ -663,7 +671,12 @@ impl<'a> Run<'a> {
                 epoch + 1
             )));
         }
-        Ok((value, loss.backward()?))
+        let grads = loss.backward()?;
+        let rows = match &lookup {
+            Some(lookup) => lookup.gradient(&grads)?.into_iter().collect(),
+            None => Vec::new(),
+        };
+        Ok((value, Gradients::new(grads, rows)))
     }
 
     /// Validation, best-model bookkeeping and the epoch-end checkpoint.

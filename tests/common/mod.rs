@@ -23,11 +23,19 @@ pub fn tiny(name: &str) -> Vec<u8> {
     std::fs::read(fixture("tiny").join(name)).expect("tiny fixture")
 }
 
-/// The tiny fixture model at f32 as a multi-label pipeline deciding by `thresholds`.
-pub fn tiny_pipeline(thresholds: plotgenre::labels::Thresholds) -> plotgenre::pipeline::Pipeline {
-    use plotgenre::model::{weights, Classifier, Config, Source};
+/// The tiny fixture model's config and weights (canonical names), for tests
+/// that build a trainable model from them.
+pub fn tiny_model() -> (plotgenre::model::Config, plotgenre::model::Tensors) {
+    use plotgenre::model::{weights, Config};
     let config = Config::from_json(&tiny("config.json")).expect("tiny config");
     let tensors = weights::from_safetensors(&tiny("model.safetensors")).expect("tiny weights");
+    (config, tensors)
+}
+
+/// The tiny fixture model at f32 as a multi-label pipeline deciding by `thresholds`.
+pub fn tiny_pipeline(thresholds: plotgenre::labels::Thresholds) -> plotgenre::pipeline::Pipeline {
+    use plotgenre::model::{Classifier, Source};
+    let (config, tensors) = tiny_model();
     plotgenre::pipeline::Pipeline {
         model: Classifier::load(&Source::dense(tensors), &config).expect("tiny model"),
         tokenizer: plotgenre::tokenize::TextEncoder::from_bytes(
