@@ -349,6 +349,11 @@ impl InplaceOp1 for RowsUpdate<'_> {
     }
 }
 
+/// `sum += values`, value by value: how row gradients accumulate.
+fn add_into(sum: &mut [f32], values: &[f32]) {
+    sum.iter_mut().zip(values).for_each(|(a, g)| *a += g);
+}
+
 /// `x²` in f64, the term of the gradient norm.
 fn square(x: f32) -> f64 {
     f64::from(x) * f64::from(x)
@@ -428,7 +433,7 @@ impl RowGradient {
     fn add(&mut self, other: RowGradient) {
         for (row, values) in other.rows {
             match self.rows.get_mut(&row) {
-                Some(sum) => sum.iter_mut().zip(&values).for_each(|(a, g)| *a += g),
+                Some(sum) => add_into(sum, &values),
                 None => {
                     self.rows.insert(row, values);
                 }
@@ -492,8 +497,7 @@ impl SparseLookup {
         let mut rows: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
         with_f32_slice(grad, |g| {
             for (&id, read) in self.ids.iter().zip(g.chunks_exact(width)) {
-                let sum = rows.entry(id).or_insert_with(|| vec![0.0; width]);
-                sum.iter_mut().zip(read).for_each(|(a, g)| *a += g);
+                add_into(rows.entry(id).or_insert_with(|| vec![0.0; width]), read);
             }
         })?;
         Ok(Some(RowGradient {
