@@ -9,7 +9,8 @@
 //! Environment: `PLOTGENRE_BASE` (default models/base), `PLOTGENRE_DATA`
 //! (default ../shared/data), `PLOTGENRE_PYTHON` (default /opt/pyref/bin/python,
 //! then python3), `BENCH_STEPS` (timed steps per round, default 30),
-//! `BENCH_ROUNDS` (rounds per side, default 3).
+//! `BENCH_ROUNDS` (rounds per side, default 3), `BENCH_SHARDS` (the parts
+//! each batch runs in, `train --shards`; default as `train`'s).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use plotgenre::tokenize::TextEncoder;
 use plotgenre::train::data::{Dataset, Format};
-use plotgenre::train::trainer::{Options, Run, RunSpec};
+use plotgenre::train::trainer::{tune_threads, Options, Run, RunSpec};
 use serde_json::json;
 
 const WARMUP_STEPS: usize = 3;
@@ -137,6 +138,7 @@ fn spread(values: &[f64]) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
+    tune_threads();
     let base = env_path("PLOTGENRE_BASE", "models/base");
     let data = env_path("PLOTGENRE_DATA", "../shared/data").join("movies/movies.csv");
     if !base.join("model.safetensors").exists() {
@@ -146,9 +148,11 @@ fn main() -> anyhow::Result<()> {
     let rounds = env_count("BENCH_ROUNDS", 3)?;
     let dataset = Dataset::load(&data, &Format::Movies)?;
     let out = tempfile::tempdir()?;
+    let defaults = Options::default();
     let options = Options {
         batch_size: BATCH_SIZE,
-        ..Options::default()
+        shards: env_count("BENCH_SHARDS", defaults.shards)?,
+        ..defaults
     };
     let spec = RunSpec {
         dataset: &dataset,
@@ -202,7 +206,7 @@ fn main() -> anyhow::Result<()> {
     let samples_per_s = median(&ours);
     let tokens_per_s = samples_per_s * tokens as f64 / samples as f64;
 
-    println!("training speed: movies train split, batch {BATCH_SIZE}, max length {}, {timed} timed steps after {WARMUP_STEPS} warmup, {} threads, {rounds} alternating rounds (median, with the range)", options.max_length, rayon::current_num_threads());
+    println!("training speed: movies train split, batch {BATCH_SIZE}, max length {}, {timed} timed steps after {WARMUP_STEPS} warmup, {} threads, {} shards per batch, {rounds} alternating rounds (median, with the range)", options.max_length, rayon::current_num_threads(), options.shards);
     println!("| side | samples/s | tokens/s | peak RSS MB |");
     println!("|---|---|---|---|");
     println!(
@@ -218,6 +222,7 @@ fn main() -> anyhow::Result<()> {
         "rounds": rounds,
         "samples_per_s_by_round": ours,
         "batch_size": BATCH_SIZE,
+        "shards": options.shards,
         "mean_tokens_per_row": tokens as f64 / samples as f64,
     });
     if theirs.len() == rounds {

@@ -5,7 +5,9 @@
 mod common;
 
 use candle_core::{Tensor, D};
-use plotgenre::model::{weights, Classifier, Config, DropoutRng, Mode, Pooling, Source, Tensors};
+use plotgenre::model::{
+    weights, Classifier, Config, DropoutRng, Mode, Pooling, Shard, Source, Tensors,
+};
 use plotgenre::tokenize::TextEncoder;
 use rand::SeedableRng;
 
@@ -127,7 +129,9 @@ fn training_ops_equal_inference_ops_without_dropout() {
     let model = classifier(&config, tiny_tensors());
     let inferred = model.forward(&ids, &mask, Mode::Infer).unwrap();
     let mut rng = DropoutRng::seed_from_u64(0);
-    let trained = model.forward(&ids, &mask, Mode::Train(&mut rng)).unwrap();
+    let trained = model
+        .forward(&ids, &mask, Mode::Train(&mut rng, None))
+        .unwrap();
     let diff = common::max_abs_diff(&inferred, &trained);
     assert!(
         diff <= TOLERANCE,
@@ -143,7 +147,9 @@ fn dropout_acts_only_in_training_and_follows_the_seed() {
     let infer = |m: &Classifier| m.forward(&ids, &mask, Mode::Infer).unwrap();
     let train = |seed: u64| {
         let mut rng = DropoutRng::seed_from_u64(seed);
-        model.forward(&ids, &mask, Mode::Train(&mut rng)).unwrap()
+        model
+            .forward(&ids, &mask, Mode::Train(&mut rng, None))
+            .unwrap()
     };
     assert_eq!(common::max_abs_diff(&infer(&model), &infer(&model)), 0.0);
     assert!(
@@ -206,4 +212,60 @@ fn bad_configs_and_weights_are_refused_with_the_field() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("safetensors"), "{err}");
+}
+
+#[test]
+fn a_batch_run_in_shards_draws_the_masks_of_the_whole_batch() {
+    let config = tiny_config();
+    let (ids, mask, _) = inputs();
+    let rows = ids.dim(0).unwrap();
+    let model = classifier(&config, tiny_tensors());
+    let mut whole_rng = DropoutRng::seed_from_u64(5);
+    let whole = model
+        .forward(&ids, &mask, Mode::Train(&mut whole_rng, None))
+        .unwrap();
+    let split = rows / 3;
+    let parts: Vec<Tensor> = [0..split, split..rows]
+        .into_iter()
+        .map(|part| {
+            let shard = Shard {
+                rows: part.clone(),
+                batch_rows: rows,
+            };
+            let (ids, mask) = (
+                ids.narrow(0, part.start, part.len()).unwrap(),
+                mask.narrow(0, part.start, part.len()).unwrap(),
+            );
+            let mut rng = DropoutRng::seed_from_u64(5);
+            let logits = model
+                .forward(&ids, &mask, Mode::Train(&mut rng, Some(&shard)))
+                .unwrap();
+            assert_eq!(
+                rng.get_word_pos(),
+                whole_rng.get_word_pos(),
+                "every shard skips past the whole batch's draws"
+            );
+            logits
+        })
+        .collect();
+    let sharded = Tensor::cat(&parts, 0).unwrap();
+    // Smaller matrix products round differently in the last bit; other
+    // masks move the logits by far more (see the seed test above).
+    let diff = common::max_abs_diff(&whole, &sharded);
+    assert!(
+        diff <= TOLERANCE,
+        "shards differ from the whole batch by {diff}"
+    );
+    let (ids, mask) = (
+        ids.narrow(0, split, rows - split).unwrap(),
+        mask.narrow(0, split, rows - split).unwrap(),
+    );
+    let mut rng = DropoutRng::seed_from_u64(5);
+    let unskipped = model
+        .forward(&ids, &mask, Mode::Train(&mut rng, None))
+        .unwrap();
+    assert!(
+        common::max_abs_diff(&whole.narrow(0, split, rows - split).unwrap(), &unskipped) > 1e-3,
+        "without the shard's offset the second shard would draw the first rows' masks"
+    );
 }

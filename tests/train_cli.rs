@@ -649,3 +649,55 @@ fn a_lexical_model_lifts_a_weak_encoder_and_travels_in_its_bundle() {
         );
     }
 }
+
+/// The training-loss curve of a model folder: (step, loss) points.
+fn loss_curve(model: &Path) -> Vec<(u64, f64)> {
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("metrics.json")).unwrap()).unwrap();
+    serde_json::from_value(metrics["training"]["history"]["loss"].clone()).unwrap()
+}
+
+#[test]
+fn batches_run_in_shards_train_the_weights_the_whole_batches_do_up_to_rounding() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("plots.csv");
+    synthetic_csv(&data, 80);
+    let train = |shards: &str, seed: &str| {
+        let out = dir.path().join(format!("model-{shards}-{seed}"));
+        let mut args = train_args(path_str(&data), path_str(&out), "2");
+        args.extend(["--shards", shards, "--seed", seed].map(String::from));
+        run_ok(&mut plotgenre(&args));
+        out
+    };
+    let whole = train("1", "42");
+    let sharded = train("3", "42");
+    let reseeded = train("1", "43");
+    let weights = |model: &Path| {
+        weights::from_safetensors(&std::fs::read(model.join("model.safetensors")).unwrap()).unwrap()
+    };
+    let largest_difference = |a: &Path, b: &Path| {
+        let (a, b) = (weights(a), weights(b));
+        a.iter()
+            .map(|(name, tensor)| common::max_abs_diff(tensor, &b[name]))
+            .fold(0f32, f32::max)
+    };
+    // AdamW steps a weight whose gradient is near zero by about the learning
+    // rate whatever the gradient's size, so rounding can move a few weights
+    // by a fraction of it; other masks or batches move them all.
+    let rounding = largest_difference(&whole, &sharded);
+    let other_draws = largest_difference(&whole, &reseeded);
+    assert!(
+        rounding * 100.0 < other_draws,
+        "3 shards moved a weight by {rounding} from whole batches (another seed: {other_draws})"
+    );
+    let (whole_loss, sharded_loss) = (loss_curve(&whole), loss_curve(&sharded));
+    assert!(!whole_loss.is_empty());
+    assert_eq!(whole_loss.len(), sharded_loss.len());
+    for ((step, a), (other_step, b)) in whole_loss.iter().zip(&sharded_loss) {
+        assert_eq!(step, other_step);
+        assert!(
+            (a - b).abs() < 1e-5 * a.abs(),
+            "loss at step {step}: {a} against {b}"
+        );
+    }
+}

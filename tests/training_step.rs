@@ -26,7 +26,7 @@ fn one_step_changes_every_parameter_tensor() {
     let mut rng = DropoutRng::seed_from_u64(0);
     let logits = trainable
         .model
-        .forward(&ids, &mask, Mode::Train(&mut rng))
+        .forward(&ids, &mask, Mode::Train(&mut rng, None))
         .unwrap();
     let loss = loss::cross_entropy(&logits, &targets).unwrap();
     let mut sgd = SGD::new(vars.clone(), 0.1).unwrap();

@@ -105,7 +105,7 @@ impl SelfAttention {
         // Inference takes the products that give the same bits in wasm and natively.
         let product: fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> = match mode {
             Mode::Infer => fused::ordered_matmul,
-            Mode::Train(_) => |a: &Tensor, b: &Tensor| a.matmul(b),
+            Mode::Train(..) => |a: &Tensor, b: &Tensor| a.matmul(b),
         };
         let scores = product(&q, &k.t()?)?.broadcast_add(mask_bias)?;
         let weights = softmax(&scores)?;

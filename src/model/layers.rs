@@ -3,6 +3,8 @@
 //! softmax run on the fused kernels of [`super::fused`], which have backward
 //! passes, so training and inference share one definition.
 
+use std::ops::Range;
+
 use candle_core::Tensor;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -15,10 +17,10 @@ use crate::Result;
 pub type DropoutRng = ChaCha8Rng;
 
 /// Whether a forward pass infers (no dropout) or trains (dropout masks drawn
-/// from the given generator).
+/// from the given generator, for the whole batch or for one [`Shard`] of it).
 pub enum Mode<'a> {
     Infer,
-    Train(&'a mut DropoutRng),
+    Train(&'a mut DropoutRng, Option<&'a Shard>),
 }
 
 impl Mode<'_> {
@@ -26,9 +28,22 @@ impl Mode<'_> {
     pub fn reborrow(&mut self) -> Mode<'_> {
         match self {
             Mode::Infer => Mode::Infer,
-            Mode::Train(rng) => Mode::Train(rng),
+            Mode::Train(rng, shard) => Mode::Train(rng, *shard),
         }
     }
+}
+
+/// The rows of a batch that one training pass holds, when the batch is cut
+/// into shards that run apart. Each shard's generator starts where the whole
+/// batch's would, and every dropout layer draws, for the shard's rows, the
+/// values they get in the whole batch, then skips past the batch's draws: so
+/// sharding changes no mask, only the order in which gradients are summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// The shard's rows, as indexes into the batch.
+    pub rows: Range<usize>,
+    /// Rows in the whole batch.
+    pub batch_rows: usize,
 }
 
 /// Layer normalisation over the last dimension, with DistilBERT's epsilon.
@@ -146,13 +161,31 @@ impl Dropout {
 
     /// Applies the layer; draws the mask from the training generator.
     pub fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let rng = match mode {
-            Mode::Train(rng) if self.p > 0.0 => rng,
+        let (rng, shard) = match mode {
+            Mode::Train(rng, shard) if self.p > 0.0 => (rng, *shard),
             _ => return Ok(x.clone()),
         };
+        let count = x.elem_count();
+        let (skipped, batch_count) = match shard {
+            None => (0, count),
+            Some(shard) => {
+                let rows = x.dim(0)?;
+                if rows != shard.rows.len() || shard.rows.end > shard.batch_rows {
+                    return Err(candle_core::Error::Msg(format!(
+                        "dropout: a shard of rows {:?} of {} cannot hold {rows} rows",
+                        shard.rows, shard.batch_rows
+                    ))
+                    .into());
+                }
+                let per_row = count / rows.max(1);
+                (shard.rows.start * per_row, shard.batch_rows * per_row)
+            }
+        };
+        let start = rng.get_word_pos();
+        rng.set_word_pos(start + skipped as u128);
         let keep_scale = (1.0 / (1.0 - self.p)) as f32;
         let p = self.p as f32;
-        let mask: Vec<f32> = (0..x.elem_count())
+        let mask: Vec<f32> = (0..count)
             .map(|_| {
                 if rng.random::<f32>() < p {
                     0.0
@@ -161,6 +194,7 @@ impl Dropout {
                 }
             })
             .collect();
+        rng.set_word_pos(start + batch_count as u128);
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok((x * mask)?)
     }

@@ -16,7 +16,7 @@ use candle_core::{Tensor, Var};
 pub use config::{Activation, Config, Pooling};
 pub use encoder::Encoder;
 pub use head::Head;
-pub use layers::{DropoutRng, Mode};
+pub use layers::{DropoutRng, Mode, Shard};
 pub use lexical::Lexical;
 pub use weights::{Source, Tensors};
 

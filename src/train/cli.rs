@@ -329,7 +329,10 @@ pub fn run() -> anyhow::Result<()> {
             println!("{}", args.load()?.summary());
             Ok(())
         }
-        Command::Train(args) => train(args),
+        Command::Train(args) => {
+            trainer::tune_threads();
+            train(args)
+        }
         Command::Lexical(args) => add_lexical(args),
         Command::Eval(args) => eval(args),
         Command::Predict(args) => {

@@ -11,6 +11,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor, Var};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::batches;
@@ -21,9 +22,11 @@ use super::loss::{self, MultiLabelLoss, DEFAULT_FOCAL_ALPHA, DEFAULT_FOCAL_GAMMA
 use super::model_dir;
 use super::optim::{self, AdamW, AdamWConfig, Gradients, Schedule, SparseLookup};
 use super::{atomic, report};
-use crate::model::{weights, Classifier, Config, DropoutRng, Head, Mode, Pooling, Source, Tensors};
+use crate::model::{
+    weights, Classifier, Config, DropoutRng, Head, Mode, Pooling, Shard, Source, Tensors,
+};
 use crate::pipeline;
-use crate::tokenize::TextEncoder;
+use crate::tokenize::{Batch, TextEncoder};
 use crate::{Error, Result};
 
 /// The checkpoint a run writes into its output folder.
@@ -63,6 +66,14 @@ pub struct Options {
     /// Batches whose gradients add up to one optimizer step.
     #[arg(long, default_value_t = 1)]
     pub accumulate: usize,
+    /// Parts each batch is cut into and run at once, one per core (most ops
+    /// besides the matrix products use one core). The parts draw the whole
+    /// batch's dropout masks, so the weights depend on this only through the
+    /// rounding of gradient sums; kept fixed, not the core count, so a run's
+    /// weights do not depend on the machine.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[serde(default = "whole_batches")]
+    pub shards: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
@@ -133,6 +144,11 @@ pub struct Options {
     pub min_threshold_support: usize,
 }
 
+/// Checkpoints written before `--shards` existed ran every batch whole.
+fn whole_batches() -> usize {
+    1
+}
+
 /// Checkpoints written before `--layer-lr-decay` existed trained without it.
 fn no_layer_lr_decay() -> f64 {
     1.0
@@ -162,6 +178,9 @@ impl Options {
         }
         if self.accumulate == 0 {
             return bad("accumulate", "must be at least 1");
+        }
+        if self.shards == 0 {
+            return bad("shards", "must be at least 1");
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr", "must be a positive number");
@@ -606,7 +625,8 @@ impl<'a> Run<'a> {
         Ok(loss_sum * average)
     }
 
-    /// Loss and gradients of one batch of training rows.
+    /// Loss and gradients of one batch of training rows, its `--shards`
+    /// parts run at once and their gradients summed in order.
     fn backward(&mut self, batch: &[usize], epoch: usize) -> Result<(f64, Gradients)> {
         let options = self.spec.options;
         let train = &self.spec.dataset.train;
@@ -618,23 +638,72 @@ impl<'a> Run<'a> {
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let encoded = self.encoder.encode_batch(&refs)?;
-        let rows: Vec<&Example> = batch.iter().map(|&i| &train[i]).collect();
+        let shard_rows = batch.len().div_ceil(options.shards).max(1);
+        let shards: Vec<Shard> = (0..batch.len())
+            .step_by(shard_rows)
+            .map(|start| Shard {
+                rows: start..(start + shard_rows).min(batch.len()),
+                batch_rows: batch.len(),
+            })
+            .collect();
+        let passes: Vec<Result<(f64, Gradients, DropoutRng)>> = shards
+            .par_iter()
+            .map(|shard| {
+                let mut rng = self.dropout_rng.clone();
+                let (loss, grads) = self.shard_backward(batch, &encoded, shard, &mut rng)?;
+                Ok((loss, grads, rng))
+            })
+            .collect();
+        let mut summed: Option<Gradients> = None;
+        let mut loss = 0.0;
+        for pass in passes {
+            let (shard_loss, grads, rng) = pass?;
+            loss += shard_loss;
+            self.dropout_rng = rng;
+            match &mut summed {
+                None => summed = Some(grads),
+                Some(acc) => acc.accumulate(grads, &self.vars)?,
+            }
+        }
+        if !loss.is_finite() {
+            return Err(Error::Setting(format!(
+                "--lr: the training loss became {loss} at epoch {}; lower it",
+                epoch + 1
+            )));
+        }
+        let grads = summed.ok_or_else(|| Error::Config("a batch needs at least one row".into()))?;
+        Ok((loss, grads))
+    }
+
+    /// Loss and gradients of the `shard` rows of `batch` (tokenized as
+    /// `encoded`), the loss weighted by the shard's part of the batch.
+    fn shard_backward(
+        &self,
+        batch: &[usize],
+        encoded: &Batch,
+        shard: &Shard,
+        rng: &mut DropoutRng,
+    ) -> Result<(f64, Gradients)> {
+        let train = &self.spec.dataset.train;
+        let (start, len) = (shard.rows.start, shard.rows.len());
+        let input_ids = encoded.input_ids.narrow(0, start, len)?;
+        let attention_mask = encoded.attention_mask.narrow(0, start, len)?;
+        let rows: Vec<&Example> = batch[shard.rows.clone()]
+            .iter()
+            .map(|&i| &train[i])
+            .collect();
         let lookup = self
             .word_table
             .as_ref()
-            .map(|table| SparseLookup::new(table, &encoded.input_ids))
+            .map(|table| SparseLookup::new(table, &input_ids))
             .transpose()?;
-        let mode = Mode::Train(&mut self.dropout_rng);
+        let mode = Mode::Train(rng, Some(shard));
         let logits = match &lookup {
-            Some(lookup) => self.model.forward_words(
-                lookup.vectors(),
-                &encoded.input_ids,
-                &encoded.attention_mask,
-                mode,
-            )?,
-            None => self
-                .model
-                .forward(&encoded.input_ids, &encoded.attention_mask, mode)?,
+            Some(lookup) => {
+                self.model
+                    .forward_words(lookup.vectors(), &input_ids, &attention_mask, mode)?
+            }
+            None => self.model.forward(&input_ids, &attention_mask, mode)?,
         };
         let loss = match &self.objective {
             Objective::Multi(kind) => {
@@ -664,13 +733,8 @@ impl<'a> Run<'a> {
                 loss::single_label(&logits, &targets, *smoothing)?
             }
         };
+        let loss = loss.affine(len as f64 / shard.batch_rows as f64, 0.0)?;
         let value = f64::from(loss.to_scalar::<f32>()?);
-        if !value.is_finite() {
-            return Err(Error::Setting(format!(
-                "--lr: the training loss became {value} at epoch {}; lower it",
-                epoch + 1
-            )));
-        }
         let grads = loss.backward()?;
         let rows = match &lookup {
             Some(lookup) => lookup.gradient(&grads)?.into_iter().collect(),
@@ -966,6 +1030,21 @@ impl LossWindow {
         Some(self.last)
     }
 }
+
+/// Leaves the cores to the batch shards (`--shards`): candle 0.11 fans large
+/// elementwise ops out to a pool of threads of its own that spin between ops,
+/// and those compete with the shards for the same cores (measured here, 2
+/// shards: 12 samples/s with that pool, 22 without; whole batches: 14). Sets
+/// CANDLE_NUM_THREADS to 1 unless the user set it; environment changes are
+/// only sound while the process has one thread, so call it first thing.
+pub fn tune_threads() {
+    if std::env::var_os(CANDLE_THREADS).is_none() {
+        std::env::set_var(CANDLE_THREADS, "1");
+    }
+}
+
+/// The variable candle reads, once, for the size of its elementwise pool.
+const CANDLE_THREADS: &str = "CANDLE_NUM_THREADS";
 
 /// Keeps freed memory in the process instead of returning it to the kernel
 /// after every tensor: a training step allocates and frees hundreds of
