@@ -604,10 +604,7 @@ impl<'a> Run<'a> {
         for batch in group {
             let (loss, grads) = self.backward(batch, epoch)?;
             loss_sum += loss;
-            match &mut summed {
-                None => summed = Some(grads),
-                Some(acc) => acc.accumulate(grads, &self.vars)?,
-            }
+            add_gradients(&mut summed, grads, &self.vars)?;
         }
         let grads = summed
             .ok_or_else(|| Error::Config("an optimizer step needs at least one batch".into()))?;
@@ -660,10 +657,7 @@ impl<'a> Run<'a> {
             let (shard_loss, grads, rng) = pass?;
             loss += shard_loss;
             self.dropout_rng = rng;
-            match &mut summed {
-                None => summed = Some(grads),
-                Some(acc) => acc.accumulate(grads, &self.vars)?,
-            }
+            add_gradients(&mut summed, grads, &self.vars)?;
         }
         if !loss.is_finite() {
             return Err(Error::Setting(format!(
@@ -1029,6 +1023,20 @@ impl LossWindow {
         self.count = 0;
         Some(self.last)
     }
+}
+
+/// Adds `grads` into `total`, the gradients summed so far (`None` before the
+/// first), for batches of one step and shards of one batch alike.
+fn add_gradients(
+    total: &mut Option<Gradients>,
+    grads: Gradients,
+    vars: &[(String, Var)],
+) -> Result<()> {
+    match total {
+        None => *total = Some(grads),
+        Some(sum) => sum.accumulate(grads, vars)?,
+    }
+    Ok(())
 }
 
 /// Leaves the cores to the batch shards (`--shards`): candle 0.11 fans large
