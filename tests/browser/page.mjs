@@ -277,6 +277,12 @@ async function offlineVisit(context, server, plot) {
   await server.close();
   await context.setOffline(true);
   const page = await openPage(context, server.page);
+  // Chromium's offline emulation does not reach a page its service worker serves
+  // (navigator.onLine stays true there, seen on Chromium 148); going offline again
+  // with the page open does, through the 'offline' event the page must handle.
+  await context.setOffline(false);
+  await context.setOffline(true);
+  await page.waitForSelector('#network[data-state="offline"]', { timeout: WAIT_MS });
   const known = await classify(page, plot);
   const result = { state: await stateOf(page), known, explained: await explainGenre(page, known.order[0]) };
   await page.close();
