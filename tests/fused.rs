@@ -28,15 +28,13 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
 }
 
-/// Value of `f` and gradients of `sum(f(inputs) * probe)` w.r.t. each input.
-fn value_and_grads(
-    inputs: &[Var],
-    probe: &Tensor,
-    f: impl Fn(&[Tensor]) -> Tensor,
-) -> (Tensor, Vec<Tensor>) {
+/// Value of `f` and gradients of `sum(f(inputs) * probe)` w.r.t. each input,
+/// for a fixed probe of the output's shape.
+fn value_and_grads(inputs: &[Var], f: impl Fn(&[Tensor]) -> Tensor) -> (Tensor, Vec<Tensor>) {
     let tensors: Vec<Tensor> = inputs.iter().map(|v| v.as_tensor().clone()).collect();
     let out = f(&tensors);
-    let grads = (&out * probe)
+    let probe = random(out.dims(), 7);
+    let grads = (&out * &probe)
         .unwrap()
         .sum_all()
         .unwrap()
@@ -49,26 +47,27 @@ fn value_and_grads(
     (out, grads)
 }
 
+/// Values and gradients of `fused` and `composed` differ by at most `tolerance`.
 fn assert_same(
     fused: impl Fn(&[Tensor]) -> Tensor,
     composed: impl Fn(&[Tensor]) -> Tensor,
     inputs: &[Tensor],
+    tolerance: f32,
 ) {
     let vars: Vec<Var> = inputs
         .iter()
         .map(|t| Var::from_tensor(t).unwrap())
         .collect();
-    let probe = random(inputs[0].dims(), 7);
-    let (a, grads_a) = value_and_grads(&vars, &probe, fused);
-    let (b, grads_b) = value_and_grads(&vars, &probe, composed);
+    let (a, grads_a) = value_and_grads(&vars, fused);
+    let (b, grads_b) = value_and_grads(&vars, composed);
     assert!(
-        max_diff(&a, &b) < TOLERANCE,
+        max_diff(&a, &b) <= tolerance,
         "values differ by {}",
         max_diff(&a, &b)
     );
     for (i, (ga, gb)) in grads_a.iter().zip(&grads_b).enumerate() {
         assert!(
-            max_diff(ga, gb) < TOLERANCE,
+            max_diff(ga, gb) <= tolerance,
             "gradient of input {i} differs by {}",
             max_diff(ga, gb)
         );
@@ -94,15 +93,83 @@ fn layer_norm_matches_composed_ops() {
                 .unwrap()
         },
         &[random(&[3, 5, 16], 1), random(&[16], 2), random(&[16], 3)],
+        TOLERANCE,
+    );
+}
+
+/// A `(2, 1, 1, 9)` padding bias: the first item's last three keys are padding.
+fn padding_bias() -> Tensor {
+    let mut bias = vec![0f32; 18];
+    bias[6..9].fill(f32::MIN);
+    Tensor::from_vec(bias, (2, 1, 1, 9), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn masked_softmax_matches_composed_ops() {
+    let bias = padding_bias();
+    assert_same(
+        |t| fused::masked_softmax(&t[0], &bias).unwrap(),
+        |t| candle_nn::ops::softmax(&t[0].broadcast_add(&bias).unwrap(), D::Minus1).unwrap(),
+        &[random(&[2, 3, 4, 9], 4)],
+        TOLERANCE,
     );
 }
 
 #[test]
-fn softmax_matches_composed_ops() {
+fn masked_softmax_gives_padding_no_weight_and_rejects_a_misshapen_bias() {
+    let weights = fused::masked_softmax(&random(&[2, 3, 4, 9], 4), &padding_bias()).unwrap();
+    let padded: f32 = weights
+        .narrow(0, 0, 1)
+        .unwrap()
+        .narrow(3, 6, 3)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert_eq!(padded, 0.0);
+    let wrong = Tensor::zeros((2, 1, 1, 8), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let error = fused::masked_softmax(&random(&[2, 3, 4, 9], 4), &wrong).unwrap_err();
+    assert!(error.to_string().contains("does not mask"), "{error}");
+}
+
+#[test]
+fn linear_is_bit_identical_to_candles_composed_ops() {
+    // 600 rows: the weight gradient's sums over rows span two of gemm's
+    // 512-deep blocks, whose order the fused op must keep too.
+    for (batch, seq, in_dim, out_dim) in [(2, 5, 16, 8), (3, 200, 8, 4)] {
+        assert_same(
+            |t| fused::linear(&t[0], &t[1], &t[2]).unwrap(),
+            |t| {
+                let rows = t[0].reshape((batch * seq, in_dim)).unwrap();
+                let out = rows.matmul(&t[1].t().unwrap()).unwrap();
+                let out = out.broadcast_add(&t[2]).unwrap();
+                out.reshape((batch, seq, out_dim)).unwrap()
+            },
+            &[
+                random(&[batch, seq, in_dim], 1),
+                random(&[out_dim, in_dim], 2),
+                random(&[out_dim], 3),
+            ],
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn dropout_mask_is_bit_identical_to_a_product() {
+    let mask = (random(&[4, 33], 6)
+        .ge(0.0)
+        .unwrap()
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        * 1.25)
+        .unwrap();
     assert_same(
-        |t| fused::softmax_last_dim(&t[0]).unwrap(),
-        |t| candle_nn::ops::softmax(&t[0], D::Minus1).unwrap(),
-        &[random(&[2, 3, 4, 9], 4)],
+        |t| fused::apply_mask(&t[0], mask.clone()).unwrap(),
+        |t| (&t[0] * &mask).unwrap(),
+        &[random(&[4, 33], 5)],
+        0.0,
     );
 }
 
@@ -112,5 +179,42 @@ fn gelu_matches_candle_erf_gelu() {
         |t| fused::gelu_erf(&t[0]).unwrap(),
         |t| t[0].gelu_erf().unwrap(),
         &[random(&[4, 33], 5)],
+        TOLERANCE,
+    );
+}
+
+#[test]
+fn attention_heads_are_bit_identical_to_reshape_transpose_and_scale() {
+    let (batch, seq, heads, head_dim) = (2, 5, 3, 4);
+    let scale = 0.5f32.sqrt();
+    assert_same(
+        |t| {
+            let split = fused::split_heads(&t[0], heads, Some(scale)).unwrap();
+            fused::merge_heads(&(&split * &split).unwrap(), heads).unwrap()
+        },
+        |t| {
+            let split = (t[0]
+                .reshape((batch, seq, heads, head_dim))
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+                * f64::from(scale))
+            .unwrap();
+            (&split * &split)
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .reshape((batch, seq, heads * head_dim))
+                .unwrap()
+        },
+        &[random(&[batch, seq, heads * head_dim], 8)],
+        0.0,
+    );
+    let error = fused::split_heads(&random(&[2, 5, 10], 8), heads, None).unwrap_err();
+    assert!(
+        error.to_string().contains("cannot split 3 heads"),
+        "{error}"
     );
 }

@@ -11,7 +11,7 @@ use candle_core::{DType, Tensor};
 
 use super::config::{Activation, Config, LAYER_NORM_EPS};
 use super::fused;
-use super::layers::{softmax, Dropout, Embedding, LayerNorm, Linear, Mode};
+use super::layers::{Dropout, Embedding, LayerNorm, Linear, Mode};
 use super::weights::Source;
 use crate::{Error, Result};
 
@@ -87,32 +87,21 @@ impl SelfAttention {
         })
     }
 
-    /// `(batch, seq, dim)` -> `(batch, heads, seq, head_dim)`.
-    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
-        let (batch, seq, _) = x.dims3()?;
-        Ok(x.reshape((batch, seq, self.n_heads, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?)
-    }
-
     /// `mask_bias` is `(batch, 1, 1, seq)`: 0 for real tokens, a huge negative for padding.
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let (batch, seq, dim) = x.dims3()?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let q = (self.split_heads(&self.q_lin.forward(x)?)? * scale)?;
-        let k = self.split_heads(&self.k_lin.forward(x)?)?;
-        let v = self.split_heads(&self.v_lin.forward(x)?)?;
+        let heads = self.n_heads;
+        let scale = (1.0 / (self.head_dim as f64).sqrt()) as f32;
+        let q = fused::split_heads(&self.q_lin.forward(x)?, heads, Some(scale))?;
+        let k = fused::split_heads(&self.k_lin.forward(x)?, heads, None)?;
+        let v = fused::split_heads(&self.v_lin.forward(x)?, heads, None)?;
         // Inference takes the products that give the same bits in wasm and natively.
         let product: fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> = match mode {
             Mode::Infer => fused::ordered_matmul,
             Mode::Train(..) => |a: &Tensor, b: &Tensor| a.matmul(b),
         };
-        let scores = product(&q, &k.t()?)?.broadcast_add(mask_bias)?;
-        let weights = softmax(&scores)?;
+        let weights = fused::masked_softmax(&product(&q, &k.t()?)?, mask_bias)?;
         let weights = self.dropout.forward(&weights, mode)?;
-        let context = product(&weights, &v)?
-            .transpose(1, 2)?
-            .reshape((batch, seq, dim))?;
+        let context = fused::merge_heads(&product(&weights, &v)?, heads)?;
         self.out_lin.forward(&context)
     }
 }

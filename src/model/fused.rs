@@ -1,9 +1,14 @@
 //! CPU kernels that do in one pass over memory what would otherwise take
-//! several tensor ops, each with its backward pass: LayerNorm, softmax over
-//! the last dimension, and erf GELU. candle-nn's fused LayerNorm and softmax
-//! record no backward pass, and the composed versions cost about ten ops and
-//! as many temporary tensors; these serve training and inference alike.
+//! several tensor ops, each with its backward pass: LayerNorm, the masked
+//! attention softmax, erf GELU, the linear layer and dropout's mask.
+//! candle-nn's fused LayerNorm and softmax record no backward pass, the
+//! composed versions cost about ten ops and as many temporary tensors, and
+//! candle's backward pass gives every op a zeroed gradient buffer to add
+//! into, for constant inputs too; these serve training and inference alike.
 
+use std::sync::OnceLock;
+
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 /// The contiguous f32 values of a storage, or an error naming the op.
@@ -169,43 +174,77 @@ pub fn layer_norm(
     x.contiguous()?.apply_op3(weight, bias, LayerNormOp { eps })
 }
 
-/// Softmax over the last dimension.
-struct SoftmaxOp;
+/// Softmax over the last dimension of attention scores `(batch, heads,
+/// queries, keys)` plus a padding bias `(batch, 1, 1, keys)`, added in the
+/// same pass. As one op, the bias gets no gradient: candle's `broadcast_add`
+/// would give it a zeroed buffer the size of the scores and add into it.
+struct MaskedSoftmaxOp;
 
-impl CustomOp1 for SoftmaxOp {
+impl CustomOp2 for MaskedSoftmaxOp {
     fn name(&self) -> &'static str {
-        "softmax-last-dim"
+        "masked-softmax"
     }
 
     fn cpu_fwd(
         &self,
-        storage: &CpuStorage,
-        layout: &Layout,
+        scores: &CpuStorage,
+        scores_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = values(self.name(), storage, layout)?;
-        let dim = last_dim(self.name(), layout)?;
+        let name = self.name();
+        let (x, bias) = (
+            values(name, scores, scores_layout)?,
+            values(name, bias, bias_layout)?,
+        );
+        let (batch, heads, queries, keys) = scores_layout.shape().dims4()?;
+        if bias_layout.dims() != [batch, 1, 1, keys] {
+            candle_core::bail!(
+                "{name}: a bias of shape {:?} does not mask scores of shape {:?}",
+                bias_layout.dims(),
+                scores_layout.dims()
+            );
+        }
         let mut out = vec![0f32; x.len()];
-        for (row, out) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+        if keys == 0 {
+            return Ok((CpuStorage::F32(out), scores_layout.shape().clone()));
+        }
+        let rows_per_item = heads * queries;
+        for (i, (row, out)) in x
+            .chunks_exact(keys)
+            .zip(out.chunks_exact_mut(keys))
+            .enumerate()
+        {
+            let row_bias = &bias[i / rows_per_item * keys..][..keys];
+            for ((o, &v), &b) in out.iter_mut().zip(row).zip(row_bias) {
+                *o = v + b;
+            }
             // A comparison, not `f32::max`, which wasm compiles to a call.
-            let max = row
+            let max = out
                 .iter()
                 .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
             // Separate loops: the exponentials vectorise, the sum keeps its order.
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = exp(v - max);
+            for o in out.iter_mut() {
+                *o = exp(*o - max);
             }
             let sum: f32 = out.iter().sum();
             let scale = 1.0 / sum;
             out.iter_mut().for_each(|o| *o *= scale);
         }
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        Ok((CpuStorage::F32(out), scores_layout.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            out.contiguous()?
-                .apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?,
-        ))
+    fn bwd(
+        &self,
+        _scores: &Tensor,
+        _bias: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = out
+            .contiguous()?
+            .apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?;
+        Ok((Some(grad), None))
     }
 }
 
@@ -261,9 +300,13 @@ fn rowwise_pair(
     Ok((CpuStorage::F32(out), a_layout.shape().clone()))
 }
 
-/// Softmax over the last dimension, differentiable.
-pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.contiguous()?.apply_op1(SoftmaxOp)
+/// Softmax over the last dimension of `scores + bias` (attention scores
+/// `(batch, heads, queries, keys)`, padding bias `(batch, 1, 1, keys)`),
+/// differentiable in the scores.
+pub fn masked_softmax(scores: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    scores
+        .contiguous()?
+        .apply_op2(&bias.contiguous()?, MaskedSoftmaxOp)
 }
 
 /// Below this, `exp` is 0 (`e^-87.3` is near the smallest normal f32).
@@ -335,7 +378,12 @@ const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// GELU with the exact (erf) form, as Hugging Face's DistilBERT uses.
-struct GeluOp;
+struct GeluOp {
+    /// Whether to keep `1 + erf(x / sqrt 2)` for the backward pass, which
+    /// then need not compute the erf again (only when training).
+    keep: bool,
+    kept: OnceLock<Vec<f32>>,
+}
 
 impl CustomOp1 for GeluOp {
     fn name(&self) -> &'static str {
@@ -348,25 +396,36 @@ impl CustomOp1 for GeluOp {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = values(self.name(), storage, layout)?;
+        let ones_plus_erf: Vec<f32> = x.iter().map(|&v| 1.0 + erf(v * FRAC_1_SQRT_2)).collect();
         let out = x
             .iter()
-            .map(|&v| 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2)))
+            .zip(&ones_plus_erf)
+            .map(|(&v, &e)| 0.5 * v * e)
             .collect();
+        if self.keep && self.kept.set(ones_plus_erf).is_err() {
+            candle_core::bail!("gelu-erf: one op ran forward twice");
+        }
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _out: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            x.contiguous()?
-                .apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?,
-        ))
+        let Some(ones_plus_erf) = self.kept.get() else {
+            candle_core::bail!("gelu-erf: no forward values kept for the backward pass");
+        };
+        Ok(Some(x.contiguous()?.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &GeluGrad { ones_plus_erf },
+        )?))
     }
 }
 
-/// GELU backward: `(x, grad)` -> `grad * (Phi(x) + x * phi(x))`.
-struct GeluGrad;
+/// GELU backward: `(x, grad)` -> `grad * (Phi(x) + x * phi(x))`, with
+/// `Phi(x) = (1 + erf(x / sqrt 2)) / 2` from the forward pass.
+struct GeluGrad<'a> {
+    ones_plus_erf: &'a [f32],
+}
 
-impl CustomOp2 for GeluGrad {
+impl CustomOp2 for GeluGrad<'_> {
     fn name(&self) -> &'static str {
         "gelu-erf-grad"
     }
@@ -378,20 +437,295 @@ impl CustomOp2 for GeluGrad {
         gs: &CpuStorage,
         gl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dim = last_dim(self.name(), xl)?;
-        rowwise_pair(self.name(), (xs, xl), (gs, gl), dim, |x, g, out| {
-            for i in 0..x.len() {
-                let cdf = 0.5 * (1.0 + erf(x[i] * FRAC_1_SQRT_2));
-                let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x[i] * x[i]);
-                out[i] = g[i] * (cdf + x[i] * pdf);
-            }
-        })
+        let name = self.name();
+        let (x, g) = (values(name, xs, xl)?, values(name, gs, gl)?);
+        if x.len() != g.len() || x.len() != self.ones_plus_erf.len() {
+            candle_core::bail!("{name}: shapes do not match");
+        }
+        let out = x
+            .iter()
+            .zip(g)
+            .zip(self.ones_plus_erf)
+            .map(|((&x, &g), &e)| {
+                let cdf = 0.5 * e;
+                let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x * x);
+                g * (cdf + x * pdf)
+            })
+            .collect();
+        Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 }
 
 /// Erf GELU, differentiable.
 pub fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.contiguous()?.apply_op1(GeluOp)
+    x.contiguous()?.apply_op1(GeluOp {
+        keep: x.track_op(),
+        kept: OnceLock::new(),
+    })
+}
+
+/// A fully connected layer, `x @ weight^T + bias`, with `x` `(..., in)`,
+/// `weight` `(out, in)`, `bias` `(out,)`. As candle ops it is five nodes
+/// (two reshapes, a transpose, the product, the broadcast bias), and candle's
+/// backward pass gives every node a zeroed gradient buffer and adds into it;
+/// as one node its gradients come out of the same products and sums, in the
+/// same order, so they are bit for bit the composed ops' gradients.
+struct LinearOp;
+
+impl CustomOp3 for LinearOp {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let (out_dim, in_dim) = wl.shape().dims2()?;
+        let bias = values(name, bs, bl)?;
+        let x_dims = xl.dims();
+        if x_dims.last() != Some(&in_dim) || bias.len() != out_dim || !xl.is_contiguous() {
+            candle_core::bail!(
+                "{name}: input {x_dims:?}, weight {:?} and bias {:?} do not fit",
+                wl.dims(),
+                bl.dims()
+            );
+        }
+        let rows = xl.shape().elem_count() / in_dim.max(1);
+        let mut out_shape = x_dims.to_vec();
+        if let Some(last) = out_shape.last_mut() {
+            *last = out_dim;
+        }
+        if rows == 0 || in_dim == 0 || out_dim == 0 {
+            let out = vec![0f32; rows * out_dim];
+            return Ok((CpuStorage::F32(out), Shape::from(out_shape)));
+        }
+        let lhs = Layout::contiguous_with_offset((rows, in_dim), xl.start_offset());
+        let product = xs.matmul(ws, (1, rows, out_dim, in_dim), &lhs, &wl.transpose(0, 1)?)?;
+        let CpuStorage::F32(mut out) = product else {
+            candle_core::bail!("{name}: only f32 tensors are supported");
+        };
+        for row in out.chunks_exact_mut(out_dim) {
+            for (o, &b) in row.iter_mut().zip(bias) {
+                *o += b;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from(out_shape)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (out_dim, in_dim) = weight.dims2()?;
+        let rows = x.elem_count() / in_dim.max(1);
+        let x_dims = x.dims();
+        let x = x.reshape((rows, in_dim))?;
+        let grad = grad.reshape((rows, out_dim))?;
+        // As candle's backward passes of matmul, transpose, reshape and broadcast.
+        let grad_x = grad.matmul(weight)?.reshape(x_dims)?;
+        // candle computes `(x^T grad)^T`, a transposed view that its backward
+        // pass then adds one strided element at a time. `grad^T x` is the
+        // same gemm problem (gemm turns a row-major product into the
+        // column-major one of its transpose, and blocks the sums by `k`
+        // alone), so the same sums in the same order, written in place.
+        let grad_weight = grad.t()?.matmul(&x)?;
+        let grad_bias = grad.contiguous()?.apply_op1_no_bwd(&ColumnSum)?;
+        Ok((Some(grad_x), Some(grad_weight), Some(grad_bias)))
+    }
+}
+
+/// The sums of the columns of a matrix: `(rows, cols)` -> `(cols,)`, each
+/// summed from row 0 down as candle's `sum_keepdim(0)` does, so with the same
+/// bits, but in one vectorised pass where candle computes every element's
+/// destination index.
+struct ColumnSum;
+
+impl CustomOp1 for ColumnSum {
+    fn name(&self) -> &'static str {
+        "column-sum"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let matrix = values(self.name(), storage, layout)?;
+        let (_, cols) = layout.shape().dims2()?;
+        let mut sums = vec![0f32; cols];
+        if cols > 0 {
+            for row in matrix.chunks_exact(cols) {
+                for (sum, &v) in sums.iter_mut().zip(row) {
+                    *sum += v;
+                }
+            }
+        }
+        Ok((CpuStorage::F32(sums), Shape::from(cols)))
+    }
+}
+
+/// `x @ weight^T + bias` over the last dimension of `x`, differentiable in
+/// all three.
+pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op3(weight, bias, LinearOp)
+}
+
+/// Moves attention heads between the layout of the linear layers, `(batch,
+/// seq, heads * head_dim)`, and the one of the attention products, `(batch,
+/// heads, seq, head_dim)`, with an optional scale on the way in. As candle
+/// ops it is a reshape, a transpose, a copy and a scale, each of which
+/// candle's backward pass gives a zeroed gradient buffer to add into.
+struct HeadsOp {
+    heads: usize,
+    split: bool,
+    /// Multiplies as candle's `affine(scale, 0.0)` does, bit for bit.
+    scale: Option<f32>,
+}
+
+impl CustomOp1 for HeadsOp {
+    fn name(&self) -> &'static str {
+        "attention-heads"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let x = values(name, storage, layout)?;
+        let dims = layout.dims();
+        // The input as (outer, a, b, inner), the output as (outer, b, a, inner).
+        let ((outer, a, b, inner), out_shape) = match (self.split, dims) {
+            (true, &[batch, seq, dim]) if self.heads > 0 && dim % self.heads == 0 => {
+                let head_dim = dim / self.heads;
+                let split = (batch, seq, self.heads, head_dim);
+                (split, Shape::from((batch, self.heads, seq, head_dim)))
+            }
+            (false, &[batch, heads, seq, head_dim]) if heads == self.heads => {
+                let merged = (batch, heads, seq, head_dim);
+                (merged, Shape::from((batch, seq, heads * head_dim)))
+            }
+            _ => candle_core::bail!(
+                "{name}: cannot {} {} heads of a tensor of shape {dims:?}",
+                if self.split { "split" } else { "merge" },
+                self.heads
+            ),
+        };
+        let mut out = Vec::with_capacity(x.len());
+        for o in 0..outer {
+            for j in 0..b {
+                for i in 0..a {
+                    let start = ((o * a + i) * b + j) * inner;
+                    let from = &x[start..start + inner];
+                    match self.scale {
+                        Some(scale) => out.extend(from.iter().map(|&v| v * scale + 0.0)),
+                        None => out.extend_from_slice(from),
+                    }
+                }
+            }
+        }
+        Ok((CpuStorage::F32(out), out_shape))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let back = HeadsOp {
+            heads: self.heads,
+            split: !self.split,
+            scale: None,
+        };
+        let grad = match self.scale {
+            Some(scale) => grad.affine(f64::from(scale), 0.0)?,
+            None => grad.clone(),
+        };
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&back)?))
+    }
+}
+
+/// `(batch, seq, heads * head_dim)` -> `(batch, heads, seq, head_dim)`,
+/// contiguous, each value times `scale` if given; differentiable.
+pub fn split_heads(x: &Tensor, heads: usize, scale: Option<f32>) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(HeadsOp {
+        heads,
+        split: true,
+        scale,
+    })
+}
+
+/// `(batch, heads, seq, head_dim)` -> `(batch, seq, heads * head_dim)`,
+/// the inverse of [`split_heads`] without a scale; differentiable.
+pub fn merge_heads(x: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(HeadsOp {
+        heads,
+        split: false,
+        scale: None,
+    })
+}
+
+/// Multiplication by a fixed dropout mask of the same shape. candle's `mul`
+/// would also compute the mask's gradient (a product, a zeroed buffer and
+/// an add, all discarded); this gives only the input's.
+struct MaskOp {
+    mask: Tensor,
+}
+
+impl CustomOp1 for MaskOp {
+    fn name(&self) -> &'static str {
+        "dropout-mask"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let x = values(name, storage, layout)?;
+        let (mask_storage, mask_layout) = self.mask.storage_and_layout();
+        let candle_core::Storage::Cpu(mask_storage) = &*mask_storage else {
+            candle_core::bail!("{name}: the mask must be on the CPU");
+        };
+        let mask = values(name, mask_storage, mask_layout)?;
+        if mask_layout.dims() != layout.dims() {
+            candle_core::bail!(
+                "{name}: a mask of shape {:?} does not fit an input of shape {:?}",
+                mask_layout.dims(),
+                layout.dims()
+            );
+        }
+        let out = x.iter().zip(mask).map(|(&v, &m)| v * m).collect();
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.mul(&self.mask)?))
+    }
+}
+
+/// `x * mask` for a constant `mask` of `x`'s shape, differentiable in `x`.
+pub fn apply_mask(x: &Tensor, mask: Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(MaskOp { mask })
 }
 
 /// Batched `a · b` of `(..., m, k)` and `(..., k, p)` with every sum in one

@@ -1,7 +1,7 @@
 //! Building blocks shared by every layer of the encoder and head: the forward
-//! [`Mode`], linear layers, LayerNorm, softmax and dropout. LayerNorm and
-//! softmax run on the fused kernels of [`super::fused`], which have backward
-//! passes, so training and inference share one definition.
+//! [`Mode`], linear layers, LayerNorm and dropout. They run on the fused
+//! kernels of [`super::fused`], which have backward passes, so training and
+//! inference share one definition.
 
 use std::ops::Range;
 
@@ -75,11 +75,6 @@ impl LayerNorm {
     }
 }
 
-/// Softmax over the last dimension.
-pub fn softmax(x: &Tensor) -> Result<Tensor> {
-    Ok(fused::softmax_last_dim(x)?)
-}
-
 /// A fully connected layer, `x @ weight^T + bias`, over the last dimension.
 ///
 /// Unlike candle-nn's `Linear`, which multiplies a `(batch, seq, in)` input
@@ -105,14 +100,14 @@ impl Linear {
 
     /// Applies the layer to `(..., in)`, giving `(..., out)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let weight = match &self.weight {
+            Matrix::Dense(weight) => return Ok(fused::linear(x, weight, &self.bias)?),
+            Matrix::Int8(weight) => weight,
+        };
         let mut dims = x.dims().to_vec();
         let in_dim = dims.pop().unwrap_or(1);
         let rows = dims.iter().product::<usize>();
-        let x = x.reshape((rows, in_dim))?;
-        let out = match &self.weight {
-            Matrix::Dense(weight) => x.matmul(&weight.t()?)?.broadcast_add(&self.bias)?,
-            Matrix::Int8(weight) => weight.linear(&x, &self.bias)?,
-        };
+        let out = weight.linear(&x.reshape((rows, in_dim))?, &self.bias)?;
         dims.push(out.dim(1)?);
         Ok(out.reshape(dims)?)
     }
@@ -196,6 +191,6 @@ impl Dropout {
             .collect();
         rng.set_word_pos(start + batch_count as u128);
         let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        Ok((x * mask)?)
+        Ok(fused::apply_mask(x, mask)?)
     }
 }

@@ -247,6 +247,15 @@ impl Update {
         let denom = v.sqrt() / self.bias2_sqrt + self.eps;
         *w = *w * (1.0 - decay) - self.lr / self.bias1 * *m / denom;
     }
+
+    /// [`Update::apply`] over matching slices, zipped so that the loop has no
+    /// bounds checks and vectorises.
+    #[inline(always)]
+    fn apply_all(&self, decay: f32, w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        for (((w, m), v), &g) in w.iter_mut().zip(m).zip(v).zip(g) {
+            self.apply(decay, w, m, v, g);
+        }
+    }
 }
 
 /// The in-place AdamW update of one weight from its gradient.
@@ -291,9 +300,7 @@ impl InplaceOp2 for SlotUpdate<'_> {
             .zip(grad.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
             .for_each(|((w, g), (m, v))| {
-                for i in 0..w.len() {
-                    u.apply(decay, &mut w[i], &mut m[i], &mut v[i], g[i]);
-                }
+                u.apply_all(decay, w, m, v, g);
             });
         Ok(())
     }
@@ -341,9 +348,7 @@ impl InplaceOp1 for RowsUpdate<'_> {
             .zip(m.par_chunks_mut(width).zip(v.par_chunks_mut(width)))
             .with_min_len(CHUNK / width + 1)
             .for_each(|((w, g), (m, v))| {
-                for i in 0..w.len() {
-                    u.apply(decay, &mut w[i], &mut m[i], &mut v[i], g[i]);
-                }
+                u.apply_all(decay, w, m, v, g);
             });
         Ok(())
     }
