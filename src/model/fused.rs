@@ -396,11 +396,16 @@ impl CustomOp1 for GeluOp {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = values(self.name(), storage, layout)?;
-        let ones_plus_erf: Vec<f32> = x.iter().map(|&v| 1.0 + erf(v * FRAC_1_SQRT_2)).collect();
+        let mut ones_plus_erf = Vec::with_capacity(if self.keep { x.len() } else { 0 });
         let out = x
             .iter()
-            .zip(&ones_plus_erf)
-            .map(|(&v, &e)| 0.5 * v * e)
+            .map(|&v| {
+                let e = 1.0 + erf(v * FRAC_1_SQRT_2);
+                if self.keep {
+                    ones_plus_erf.push(e);
+                }
+                0.5 * v * e
+            })
             .collect();
         if self.keep && self.kept.set(ones_plus_erf).is_err() {
             candle_core::bail!("gelu-erf: one op ran forward twice");
@@ -583,7 +588,7 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result
 
 /// Moves attention heads between the layout of the linear layers, `(batch,
 /// seq, heads * head_dim)`, and the one of the attention products, `(batch,
-/// heads, seq, head_dim)`, with an optional scale on the way in. As candle
+/// heads, seq, head_dim)`, with an optional scale on the way. As candle
 /// ops it is a reshape, a transpose, a copy and a scale, each of which
 /// candle's backward pass gives a zeroed gradient buffer to add into.
 struct HeadsOp {
@@ -645,14 +650,11 @@ impl CustomOp1 for HeadsOp {
         _out: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
+        // The way back, with the same scale: the chain rule's factor.
         let back = HeadsOp {
             heads: self.heads,
             split: !self.split,
-            scale: None,
-        };
-        let grad = match self.scale {
-            Some(scale) => grad.affine(f64::from(scale), 0.0)?,
-            None => grad.clone(),
+            scale: self.scale,
         };
         Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&back)?))
     }
