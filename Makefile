@@ -116,7 +116,7 @@ export: ## Quantize a trained folder, MODEL (default models/plotgenre), into the
 	$(CARGO) run --release --features train -- export --model $(MODEL) \
 		--out www/models/model.plotgenre --manifest www/models/manifest.json
 
-model: base ## Rebuild the shipped model in www/models/: train on movies + kslimon, blend the lexical model, export, evaluate (about 75 min).
+model: base ## Rebuild the shipped model in www/models/: train on movies + kslimon, blend the lexical model, export, evaluate (77 min on 2 cores with AVX-512, 89 with AVX2).
 	CARGO=$(CARGO) DATA=$(DATA) OUT=$(SHIPPED) bash scripts/make_model.sh
 
 # The shipped model's training flags, shared with scripts/make_model.sh.

@@ -218,3 +218,108 @@ fn attention_heads_are_bit_identical_to_reshape_transpose_and_scale() {
         "{error}"
     );
 }
+
+/// `f` computed on a rayon pool of four threads, so the kernels' loops are
+/// split among several.
+fn on_four_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// The rows `range` of the first dimension of `t`.
+fn rows(t: &Tensor, range: std::ops::Range<usize>) -> Tensor {
+    t.narrow(0, range.start, range.len()).unwrap()
+}
+
+fn assert_bits(a: &Tensor, b: &Tensor, what: &str) {
+    let (a, b) = (
+        a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+    );
+    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+    let differing = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x.to_bits() != y.to_bits())
+        .count();
+    assert_eq!(differing, 0, "{what}: {differing} values differ");
+}
+
+/// Large inputs run in many tasks on several threads; every row must come
+/// out with the bits it gets computed alone, on one thread.
+#[test]
+fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
+    let x = random(&[96, 40, 384], 11);
+    let (weight, bias) = (random(&[384], 12), random(&[384], 13));
+    let normed = on_four_threads(|| fused::layer_norm(&x, &weight, &bias, 1e-12).unwrap());
+    let gelu = on_four_threads(|| fused::gelu_erf(&x).unwrap());
+    for range in [0..1, 37..38, 95..96] {
+        let alone = rows(&x, range.clone());
+        assert_bits(
+            &rows(&normed, range.clone()),
+            &fused::layer_norm(&alone, &weight, &bias, 1e-12).unwrap(),
+            "layer norm",
+        );
+        assert_bits(
+            &rows(&gelu, range),
+            &fused::gelu_erf(&alone).unwrap(),
+            "gelu",
+        );
+    }
+
+    // Attention: each batch item has its own padding bias.
+    let (batch, heads, seq) = (12, 12, 40);
+    let scores = random(&[batch, heads, seq, seq], 14);
+    let mut padding = vec![0f32; batch * seq];
+    for (item, row) in padding.chunks_exact_mut(seq).enumerate() {
+        row[seq - item..].fill(f32::MIN);
+    }
+    let padding = Tensor::from_vec(padding, (batch, 1, 1, seq), &Device::Cpu).unwrap();
+    let values = random(&[batch, heads, seq, 32], 15);
+    let (weights, mixed) = on_four_threads(|| {
+        let weights = fused::masked_softmax(&scores, &padding).unwrap();
+        let mixed = fused::ordered_matmul(&weights, &values).unwrap();
+        (weights, mixed)
+    });
+    for item in [0..1, 5..6, 11..12] {
+        let alone =
+            fused::masked_softmax(&rows(&scores, item.clone()), &rows(&padding, item.clone()))
+                .unwrap();
+        assert_bits(&rows(&weights, item.clone()), &alone, "masked softmax");
+        assert_bits(
+            &rows(&mixed, item.clone()),
+            &fused::ordered_matmul(&alone, &rows(&values, item)).unwrap(),
+            "ordered matmul",
+        );
+    }
+
+    // Integer products: 200 rows are four blocks of rows, 27 outputs one
+    // partial panel.
+    for out_dim in [384, 27] {
+        let weight = random(&[out_dim, 384], 16)
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let matrix = plotgenre::model::int8::Int8Matrix::quantize(&weight, out_dim, 384).unwrap();
+        let bias = random(&[out_dim], 17).to_vec1::<f32>().unwrap();
+        let x = random(&[200, 384], 18)
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let all = on_four_threads(|| matrix.linear_slice(&x, &bias));
+        for row in [0, 63, 64, 130, 199] {
+            let alone = matrix.linear_slice(&x[row * 384..(row + 1) * 384], &bias);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&all[row * out_dim..(row + 1) * out_dim]),
+                bits(&alone),
+                "int8 product, {out_dim} outputs, row {row}"
+            );
+        }
+    }
+}

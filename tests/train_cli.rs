@@ -245,6 +245,25 @@ fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
         (object["micro_f1"].as_f64().unwrap() - test_f1).abs() < 1e-9,
         "eval agrees with training's test figure"
     );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metrics_out).unwrap()).unwrap();
+    assert_eq!(
+        written["report"]["rules"][rule]["micro_f1"], object["micro_f1"],
+        "--metrics-out holds the printed figure under the model's rule"
+    );
+    // Without --metrics-out, eval prints its table and writes nothing.
+    let quiet_dir = tempfile::tempdir().unwrap();
+    let quiet = run_ok(plotgenre(&eval_args[..eval_args.len() - 3]).current_dir(quiet_dir.path()));
+    let table = String::from_utf8(quiet.stdout).unwrap();
+    assert!(
+        table.contains("micro_f1"),
+        "eval prints its metrics: {table}"
+    );
+    assert_eq!(
+        std::fs::read_dir(quiet_dir.path()).unwrap().count(),
+        0,
+        "eval without --metrics-out wrote into the working folder"
+    );
 
     let input = dir.path().join("input.csv");
     std::fs::write(

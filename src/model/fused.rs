@@ -5,11 +5,36 @@
 //! composed versions cost about ten ops and as many temporary tensors, and
 //! candle's backward pass gives every op a zeroed gradient buffer to add
 //! into, for constant inputs too; these serve training and inference alike.
+//! Their loops share rows out among rayon's threads, which candle leaves
+//! idle between its matrix products; every row (or value) is computed on its
+//! own, so how they are shared out never changes a bit, and in wasm (one
+//! thread) they run in order.
 
 use std::sync::OnceLock;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Values a rayon task takes at least: fewer cost more to hand out than they save.
+const TASK_VALUES: usize = 1 << 14;
+
+/// Calls `f(first_row, run)` on runs of whole rows of `out`, rows of `width`
+/// values (the last one shorter if `width` does not divide `out`), on
+/// rayon's threads.
+pub(crate) fn for_row_runs<T: Send>(
+    out: &mut [T],
+    width: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    if width == 0 {
+        return;
+    }
+    let rows_per_task = (TASK_VALUES / width).max(1);
+    out.par_chunks_mut(rows_per_task * width)
+        .enumerate()
+        .for_each(|(task, run)| f(task * rows_per_task, run));
+}
 
 /// The contiguous f32 values of a storage, or an error naming the op.
 fn values<'a>(
@@ -72,12 +97,15 @@ impl CustomOp3 for LayerNormOp {
             candle_core::bail!("{name}: weight and bias must have {dim} values");
         }
         let mut out = vec![0f32; x.len()];
-        for (row, out) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-            let (mean, rstd) = moments(row, self.eps);
-            for i in 0..dim {
-                out[i] = (row[i] - mean) * rstd * weight[i] + bias[i];
+        for_row_runs(&mut out, dim, |first, run| {
+            let rows = x[first * dim..].chunks_exact(dim);
+            for (row, out) in rows.zip(run.chunks_exact_mut(dim)) {
+                let (mean, rstd) = moments(row, self.eps);
+                for i in 0..dim {
+                    out[i] = (row[i] - mean) * rstd * weight[i] + bias[i];
+                }
             }
-        }
+        });
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 
@@ -210,27 +238,26 @@ impl CustomOp2 for MaskedSoftmaxOp {
             return Ok((CpuStorage::F32(out), scores_layout.shape().clone()));
         }
         let rows_per_item = heads * queries;
-        for (i, (row, out)) in x
-            .chunks_exact(keys)
-            .zip(out.chunks_exact_mut(keys))
-            .enumerate()
-        {
-            let row_bias = &bias[i / rows_per_item * keys..][..keys];
-            for ((o, &v), &b) in out.iter_mut().zip(row).zip(row_bias) {
-                *o = v + b;
+        for_row_runs(&mut out, keys, |first, run| {
+            let rows = x[first * keys..].chunks_exact(keys);
+            for (i, (row, out)) in (first..).zip(rows.zip(run.chunks_exact_mut(keys))) {
+                let row_bias = &bias[i / rows_per_item * keys..][..keys];
+                for ((o, &v), &b) in out.iter_mut().zip(row).zip(row_bias) {
+                    *o = v + b;
+                }
+                // A comparison, not `f32::max`, which wasm compiles to a call.
+                let max = out
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+                // Separate loops: the exponentials vectorise, the sum keeps its order.
+                for o in out.iter_mut() {
+                    *o = exp(*o - max);
+                }
+                let sum: f32 = out.iter().sum();
+                let scale = 1.0 / sum;
+                out.iter_mut().for_each(|o| *o *= scale);
             }
-            // A comparison, not `f32::max`, which wasm compiles to a call.
-            let max = out
-                .iter()
-                .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-            // Separate loops: the exponentials vectorise, the sum keeps its order.
-            for o in out.iter_mut() {
-                *o = exp(*o - max);
-            }
-            let sum: f32 = out.iter().sum();
-            let scale = 1.0 / sum;
-            out.iter_mut().for_each(|o| *o *= scale);
-        }
+        });
         Ok((CpuStorage::F32(out), scores_layout.shape().clone()))
     }
 
@@ -280,7 +307,7 @@ fn rowwise_pair(
     (a_storage, a_layout): (&CpuStorage, &Layout),
     (b_storage, b_layout): (&CpuStorage, &Layout),
     dim: usize,
-    f: impl Fn(&[f32], &[f32], &mut [f32]),
+    f: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
     let (a, b) = (
         values(name, a_storage, a_layout)?,
@@ -290,13 +317,14 @@ fn rowwise_pair(
         candle_core::bail!("{name}: shapes do not match");
     }
     let mut out = vec![0f32; a.len()];
-    for ((a, b), out) in a
-        .chunks_exact(dim)
-        .zip(b.chunks_exact(dim))
-        .zip(out.chunks_exact_mut(dim))
-    {
-        f(a, b, out);
-    }
+    for_row_runs(&mut out, dim, |first, run| {
+        let rows = a[first * dim..]
+            .chunks_exact(dim)
+            .zip(b[first * dim..].chunks_exact(dim));
+        for ((a, b), out) in rows.zip(run.chunks_exact_mut(dim)) {
+            f(a, b, out);
+        }
+    });
     Ok((CpuStorage::F32(out), a_layout.shape().clone()))
 }
 
@@ -396,17 +424,26 @@ impl CustomOp1 for GeluOp {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = values(self.name(), storage, layout)?;
-        let mut ones_plus_erf = Vec::with_capacity(if self.keep { x.len() } else { 0 });
-        let out = x
-            .iter()
-            .map(|&v| {
-                let e = 1.0 + erf(v * FRAC_1_SQRT_2);
-                if self.keep {
-                    ones_plus_erf.push(e);
+        let mut out = vec![0f32; x.len()];
+        let mut ones_plus_erf = vec![0f32; if self.keep { x.len() } else { 0 }];
+        let inputs = x
+            .par_chunks(TASK_VALUES)
+            .zip(out.par_chunks_mut(TASK_VALUES));
+        if self.keep {
+            let kept = ones_plus_erf.par_chunks_mut(TASK_VALUES);
+            inputs.zip(kept).for_each(|((x, out), kept)| {
+                for ((o, k), &v) in out.iter_mut().zip(kept).zip(x) {
+                    *k = 1.0 + erf(v * FRAC_1_SQRT_2);
+                    *o = 0.5 * v * *k;
                 }
-                0.5 * v * e
-            })
-            .collect();
+            });
+        } else {
+            inputs.for_each(|(x, out)| {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2));
+                }
+            });
+        }
         if self.keep && self.kept.set(ones_plus_erf).is_err() {
             candle_core::bail!("gelu-erf: one op ran forward twice");
         }
@@ -447,16 +484,16 @@ impl CustomOp2 for GeluGrad<'_> {
         if x.len() != g.len() || x.len() != self.ones_plus_erf.len() {
             candle_core::bail!("{name}: shapes do not match");
         }
-        let out = x
-            .iter()
-            .zip(g)
-            .zip(self.ones_plus_erf)
-            .map(|((&x, &g), &e)| {
+        let mut out = vec![0f32; x.len()];
+        for_row_runs(&mut out, 1, |first, run| {
+            let inputs = x[first..].iter().zip(&g[first..]);
+            for ((o, (&x, &g)), &e) in run.iter_mut().zip(inputs).zip(&self.ones_plus_erf[first..])
+            {
                 let cdf = 0.5 * e;
                 let pdf = FRAC_1_SQRT_2PI * exp(-0.5 * x * x);
-                g * (cdf + x * pdf)
-            })
-            .collect();
+                *o = g * (cdf + x * pdf);
+            }
+        });
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 }
@@ -516,11 +553,13 @@ impl CustomOp3 for LinearOp {
         let CpuStorage::F32(mut out) = product else {
             candle_core::bail!("{name}: only f32 tensors are supported");
         };
-        for row in out.chunks_exact_mut(out_dim) {
-            for (o, &b) in row.iter_mut().zip(bias) {
-                *o += b;
+        for_row_runs(&mut out, out_dim, |_, run| {
+            for row in run.chunks_exact_mut(out_dim) {
+                for (o, &b) in row.iter_mut().zip(bias) {
+                    *o += b;
+                }
             }
-        }
+        });
         Ok((CpuStorage::F32(out), Shape::from(out_shape)))
     }
 
@@ -711,7 +750,12 @@ impl CustomOp1 for MaskOp {
                 layout.dims()
             );
         }
-        let out = x.iter().zip(mask).map(|(&v, &m)| v * m).collect();
+        let mut out = vec![0f32; x.len()];
+        for_row_runs(&mut out, 1, |first, run| {
+            for ((o, &v), &m) in run.iter_mut().zip(&x[first..]).zip(&mask[first..]) {
+                *o = v * m;
+            }
+        });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
@@ -762,18 +806,17 @@ impl CustomOp2 for OrderedMatmul {
         }
         let batches: usize = a_dims[..rank - 2].iter().product();
         let mut out = vec![0f32; batches * m * p];
-        for batch in 0..batches {
-            let rhs = &rhs[batch * k * p..(batch + 1) * k * p];
-            for i in 0..m {
-                let row = &mut out[(batch * m + i) * p..(batch * m + i + 1) * p];
-                let lhs_row = &lhs[(batch * m + i) * k..(batch * m + i + 1) * k];
+        for_row_runs(&mut out, p, |first, run| {
+            for (i, row) in (first..).zip(run.chunks_exact_mut(p)) {
+                let rhs = &rhs[i / m.max(1) * k * p..][..k * p];
+                let lhs_row = &lhs[i * k..(i + 1) * k];
                 for (&x, rhs_row) in lhs_row.iter().zip(rhs.chunks_exact(p)) {
                     for (o, &y) in row.iter_mut().zip(rhs_row) {
                         *o += x * y;
                     }
                 }
             }
-        }
+        });
         let mut shape = a_dims.to_vec();
         shape[rank - 1] = p;
         Ok((CpuStorage::F32(out), Shape::from(shape)))

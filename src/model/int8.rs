@@ -29,6 +29,9 @@
 //! under 20 ms with the same test micro-F1.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::fused::for_row_runs;
 
 /// Output columns per tile: two vectors of four i32 lanes.
 const NR: usize = 8;
@@ -140,45 +143,64 @@ impl Int8Matrix {
         let m = x.len() / self.cols;
         let mut xq = vec![[0i16; 2]; m * self.pairs];
         let mut x_scales = vec![0f32; m];
-        let mut row_q = vec![0i16; self.pairs * 2];
-        for ((values, scale), out) in x
-            .chunks_exact(self.cols)
+        // Rows are quantized on their own and blocks of rows multiplied on
+        // their own (exact integer sums), so rayon's split changes no bit.
+        xq.par_chunks_mut(self.pairs)
             .zip(&mut x_scales)
-            .zip(xq.chunks_exact_mut(self.pairs))
-        {
-            *scale = quantize_row(values, ACTIVATION_MAX, &mut row_q);
-            for (pair, q) in out.iter_mut().zip(row_q.chunks_exact(2)) {
-                *pair = [q[0], q[1]];
-            }
-        }
-        let mut out = vec![0f32; m * self.rows];
-        for block in (0..m).step_by(ROW_BLOCK) {
-            let block_end = (block + ROW_BLOCK).min(m);
-            for (panel_index, panel) in self.packed.chunks_exact(self.pairs).enumerate() {
-                let col = panel_index * NR;
-                let width = NR.min(self.rows - col);
-                let mut row = block;
-                while row < block_end {
-                    let tile_rows = MR.min(block_end - row);
-                    let x_rows = &xq[row * self.pairs..(row + tile_rows) * self.pairs];
-                    let sums = best_tile(x_rows, tile_rows, panel);
-                    for (r, sums) in sums.iter().take(tile_rows).enumerate() {
-                        let x_scale = x_scales[row + r];
-                        let out_row = &mut out[(row + r) * self.rows + col..][..width];
-                        for (((o, &sum), &w_scale), &b) in out_row
-                            .iter_mut()
-                            .zip(sums)
-                            .zip(&self.scales[col..])
-                            .zip(&bias[col..])
-                        {
-                            *o = sum * x_scale * w_scale + b;
-                        }
+            .zip(x.par_chunks_exact(self.cols))
+            .for_each_init(
+                || vec![0i16; self.pairs * 2],
+                |row_q, ((out, scale), values)| {
+                    *scale = quantize_row(values, ACTIVATION_MAX, row_q);
+                    for (pair, q) in out.iter_mut().zip(row_q.chunks_exact(2)) {
+                        *pair = [q[0], q[1]];
                     }
-                    row += tile_rows;
+                },
+            );
+        let mut out = vec![0f32; m * self.rows];
+        let block_values = ROW_BLOCK * self.rows;
+        for_row_runs(&mut out, block_values, |first_block, run| {
+            for (block_index, block_out) in (first_block..).zip(run.chunks_mut(block_values)) {
+                self.multiply_block(&xq, &x_scales, bias, block_index * ROW_BLOCK, block_out);
+            }
+        });
+        out
+    }
+
+    /// The rows of `x @ weight^T + bias` from `block` on that `out` holds,
+    /// from the quantized rows `xq` and their scales.
+    fn multiply_block(
+        &self,
+        xq: &[[i16; 2]],
+        x_scales: &[f32],
+        bias: &[f32],
+        block: usize,
+        out: &mut [f32],
+    ) {
+        let block_end = block + out.len() / self.rows;
+        for (panel_index, panel) in self.packed.chunks_exact(self.pairs).enumerate() {
+            let col = panel_index * NR;
+            let width = NR.min(self.rows - col);
+            let mut row = block;
+            while row < block_end {
+                let tile_rows = MR.min(block_end - row);
+                let x_rows = &xq[row * self.pairs..(row + tile_rows) * self.pairs];
+                let sums = best_tile(x_rows, tile_rows, panel);
+                for (r, sums) in sums.iter().take(tile_rows).enumerate() {
+                    let x_scale = x_scales[row + r];
+                    let out_row = &mut out[(row - block + r) * self.rows + col..][..width];
+                    for (((o, &sum), &w_scale), &b) in out_row
+                        .iter_mut()
+                        .zip(sums)
+                        .zip(&self.scales[col..])
+                        .zip(&bias[col..])
+                    {
+                        *o = sum * x_scale * w_scale + b;
+                    }
                 }
+                row += tile_rows;
             }
         }
-        out
     }
 
     /// `x @ weight^T + bias` for `x` of shape `(m, cols)` and `bias` of

@@ -270,9 +270,9 @@ struct EvalArgs {
     /// Print exactly one JSON object (the model's own decision rule) on stdout.
     #[arg(long)]
     json: bool,
-    /// Where to write every metric of every decision rule.
-    #[arg(long, value_name = "PATH", default_value = "metrics.json")]
-    metrics_out: PathBuf,
+    /// Also write every metric of every decision rule to this JSON file.
+    #[arg(long, value_name = "PATH")]
+    metrics_out: Option<PathBuf>,
 }
 
 /// The splits `--split` accepts.
@@ -323,6 +323,7 @@ pub fn run() -> anyhow::Result<()> {
         Err(error) if !error.use_stderr() => return Ok(error.print()?),
         Err(error) => bail!(usage_error(&error)),
     };
+    trainer::pin_matmul_threads();
     match cli.command {
         Command::ImportBase(args) => import_base(args),
         Command::Data(args) => {
@@ -529,15 +530,17 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         .rules
         .get(model.thresholds.rule.name())
         .context("the model's decision rule does not fit its task")?;
-    let all = serde_json::json!({
-        "model": args.model,
-        "dataset": dataset.path,
-        "split": split.name(),
-        "task": model.task,
-        "rule": model.thresholds.rule,
-        "report": report,
-    });
-    crate::train::atomic::write(&args.metrics_out, &serde_json::to_vec_pretty(&all)?)?;
+    if let Some(path) = &args.metrics_out {
+        let all = serde_json::json!({
+            "model": args.model,
+            "dataset": dataset.path,
+            "split": split.name(),
+            "task": model.task,
+            "rule": model.thresholds.rule,
+            "report": report,
+        });
+        crate::train::atomic::write(path, &serde_json::to_vec_pretty(&all)?)?;
+    }
     if args.json {
         let mut object = serde_json::to_value(own)?;
         if let Some(map) = object.as_object_mut() {
@@ -565,7 +568,9 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             }
         }
     }
-    println!("wrote {}", args.metrics_out.display());
+    if let Some(path) = &args.metrics_out {
+        println!("wrote {}", path.display());
+    }
     if model.task != Task::MultiLabel && dataset.task == Task::MultiLabel {
         println!(
             "note: a single-label model scored on multi-label data uses each row's first genre"

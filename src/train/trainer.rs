@@ -1043,15 +1043,22 @@ fn add_gradients(
 /// elementwise ops out to a pool of threads of its own that spin between ops,
 /// and those compete with the shards for the same cores (measured here, 2
 /// shards: 12 samples/s with that pool, 22 without; whole batches: 14). Sets
-/// CANDLE_NUM_THREADS to 1, and RAYON_NUM_THREADS to the cores rayon would
-/// use anyway: without it candle counts physical cores for every matrix
-/// product by parsing /proc/cpuinfo (3% of a training step, measured here).
-/// Either is left alone if the user set it; environment changes are only
-/// sound while the process has one thread, so call it first thing.
+/// CANDLE_NUM_THREADS to 1 unless the user set it, then pins the matrix
+/// threads (`pin_matmul_threads`). Environment changes are only sound while
+/// the process has one thread, so call it first thing.
 pub fn tune_threads() {
     if std::env::var_os(CANDLE_THREADS).is_none() {
         std::env::set_var(CANDLE_THREADS, "1");
     }
+    pin_matmul_threads();
+}
+
+/// Spares every command candle 0.11's count of physical cores, which it
+/// takes by parsing /proc/cpuinfo for every matrix product (3% of a training
+/// step, measured here): sets RAYON_NUM_THREADS to the cores rayon would use
+/// anyway, unless the user set it. Only sound while the process has one
+/// thread, so call it first thing.
+pub fn pin_matmul_threads() {
     if std::env::var_os(RAYON_THREADS).is_none() {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         std::env::set_var(RAYON_THREADS, cores.to_string());
