@@ -86,7 +86,7 @@ test: base wasm site browser-deps ## Run every test: native, fixtures, base-mode
 	PLOTGENRE_TEST_ALL=1 $(CARGO) test --release --features train
 
 screenshot: base wasm site browser-deps ## Retake the README's screenshot (docs/screenshot.png) with the page test.
-	PLOTGENRE_UPDATE_SCREENSHOT=1 $(CARGO) test --release --features train --test page
+	PLOTGENRE_UPDATE_SCREENSHOT=1 $(CARGO) test --release --features train --test suite page::
 
 # cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets stable Rust take them.
 # New corpus entries go to fuzz/corpus/ (git-ignored), crashes to fuzz/artifacts/.
