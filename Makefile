@@ -17,6 +17,7 @@ MODEL ?= $(SHIPPED)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
 WASM_OUT := $(TARGET_DIR)/$(WASM_TARGET)/release/plotgenre.wasm
+ADD_WASM_TARGET := rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 # wasm-bindgen-cli must be exactly the wasm-bindgen the crate links.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 
@@ -35,7 +36,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := bundle datasets classify
 FUZZ_FLAGS := -rss_limit_mb=2048 -malloc_limit_mb=512
 
-.PHONY: help base wasm site test screenshot fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-explain export model train-movies train-kslimon train-imdb27
+.PHONY: help base wasm site lint test screenshot fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-explain export model train-movies train-kslimon train-imdb27
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
@@ -54,7 +55,7 @@ $(BASE_DIR)/model.safetensors:
 wasm: pkg/plotgenre_bg.wasm ## Build the browser module into pkg/ (wasm-bindgen --target web).
 
 pkg/plotgenre_bg.wasm: $(RUST_SOURCES)
-	rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	$(ADD_WASM_TARGET)
 	[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] \
 		|| $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 	$(CARGO) build --release --lib --target $(WASM_TARGET)
@@ -82,11 +83,25 @@ $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 	command -v chromium >/dev/null || { echo "chromium is missing: apt-get install chromium" >&2; exit 1; }
 	npm ci --prefix tests/browser --no-audit --no-fund
 
-test: base wasm site browser-deps ## Run every test: native, fixtures, base-model parity and headless Chromium.
+# Every check treats a warning as an error. Clippy and rustdoc build in the
+# release profile, as the tests do, so they share build scripts and proc macros
+# with them; fuzz/ is a crate of its own (its targets are checked, not fuzzed).
+lint: ## Check formatting, clippy (native, wasm32 and fuzz/) and the API docs.
+	$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+	$(ADD_WASM_TARGET)
+	$(CARGO) fmt --all --check
+	$(CARGO) fmt --all --check --manifest-path fuzz/Cargo.toml
+	$(CARGO) clippy --release --all-targets --features train -- -D warnings
+	$(CARGO) clippy --release --lib --target $(WASM_TARGET) -- -D warnings
+	cd fuzz && $(CARGO) clippy --release --all-targets --target-dir $(abspath $(TARGET_DIR)) -- -D warnings
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --release --no-deps --features train
+
+test: lint base wasm site browser-deps ## Lint, then run every test: native, fixtures, base-model parity and headless Chromium.
 	PLOTGENRE_TEST_ALL=1 $(CARGO) test --release --features train
 
 screenshot: base wasm site browser-deps ## Retake the README's screenshot (docs/screenshot.png) with the page test.
-	PLOTGENRE_UPDATE_SCREENSHOT=1 $(CARGO) test --release --features train --test page
+	PLOTGENRE_UPDATE_SCREENSHOT=1 $(CARGO) test --release --features train --test suite page::
 
 # cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets stable Rust take them.
 # New corpus entries go to fuzz/corpus/ (git-ignored), crashes to fuzz/artifacts/.

@@ -2,7 +2,7 @@
 //! outputs, quantized models stay close to f32, and every damaged or foreign
 //! file is refused with an error that says what is wrong.
 
-mod common;
+use crate::common;
 
 use plotgenre::bundle::{Bundle, Manifest, Provenance, FORMAT_VERSION, HEADER_LEN};
 use plotgenre::labels::{Rule, Task, Thresholds};

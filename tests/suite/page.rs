@@ -7,7 +7,7 @@
 //! leaves the checkout as it found it.
 //! Needs `make site` and `make browser-deps` (`make test` runs both).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;

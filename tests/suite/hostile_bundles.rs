@@ -6,7 +6,7 @@
 //! without a panic and without allocating what a header field asks for.
 //! Crashes the fuzz targets find (`make fuzz`) become cases here.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

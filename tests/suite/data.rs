@@ -2,7 +2,7 @@
 //! splits and label sets of ../shared/EVALUATION.md on the real files, the
 //! generic CSV/JSONL formats, and malformed input failing with file and line.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

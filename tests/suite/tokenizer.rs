@@ -1,7 +1,7 @@
 //! WordPiece encoding against Hugging Face's pure-Python `BertTokenizer`
 //! (fixtures from scripts/make_fixtures.py): ids, truncation, batch padding.
 
-mod common;
+use crate::common;
 
 use plotgenre::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
 

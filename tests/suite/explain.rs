@@ -5,7 +5,7 @@
 //! hurts the top genre far more than removing random words (the faithfulness
 //! check `make bench-explain` prints).
 
-mod common;
+use crate::common;
 
 use plotgenre::bundle::Bundle;
 use plotgenre::explain::{self, without, words, GenreChoice, Occlusion, OffsetUnit};

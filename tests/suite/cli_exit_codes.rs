@@ -2,7 +2,7 @@
 //! documents them), 2 with exactly one line on stderr for every user error:
 //! a bad command, flag or value, a missing or invalid file, a bad bundle.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

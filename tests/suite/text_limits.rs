@@ -5,7 +5,7 @@
 //! text before tokenizing it, yields exactly the tokens and truncation flag
 //! of tokenizing the whole text. The browser runs the same `Pipeline`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! embeddings train from the rows a batch reads exactly as from candle's
 //! dense gradient.
 
-mod common;
+use crate::common;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};

@@ -2,7 +2,7 @@
 //! transformers (scripts/make_fixtures.py): logits and hidden states must
 //! match, for both poolings, whichever way the tensors are named.
 
-mod common;
+use crate::common;
 
 use candle_core::{Tensor, D};
 use plotgenre::model::{

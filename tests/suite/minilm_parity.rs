@@ -2,7 +2,7 @@
 //! `make base`) against the original BERT run by Hugging Face transformers on
 //! 20 real plots (fixtures from scripts/make_fixtures.py).
 
-mod common;
+use crate::common;
 
 use candle_core::{DType, Device, IndexOp};
 use plotgenre::model::{self, Mode};

@@ -2,7 +2,7 @@
 //! copied into a loadable model folder, and bad input ends with exit code 2
 //! and one line naming the problem.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -5,7 +5,7 @@
 //! megabyte of text is truncated, and the wasm memory stays under 200 MB.
 //! Needs `make base`, `make wasm` and `make browser-deps` (`make test` runs all).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

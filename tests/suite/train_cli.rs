@@ -5,7 +5,7 @@
 //! disk or a read-only output folder stops a run with one clear line and
 //! leaves its last checkpoint as it was.
 
-mod common;
+use crate::common;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

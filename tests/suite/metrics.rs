@@ -2,7 +2,7 @@
 //! written by scripts/make_fixtures.py), including the zero-division, tie and
 //! single-class edge cases.
 
-mod common;
+use crate::common;
 
 use plotgenre::train::metrics::{multi_label, roc_auc, single_label};
 

@@ -2,7 +2,7 @@
 //! model changes every parameter tensor of every layer, so gradients reach
 //! the embeddings at the bottom.
 
-mod common;
+use crate::common;
 
 use candle_core::Tensor;
 use candle_nn::{loss, Optimizer, SGD};
