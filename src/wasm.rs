@@ -191,12 +191,7 @@ struct JsClassification {
 
 impl From<Classification> for JsClassification {
     fn from(result: Classification) -> Self {
-        let predicted = result
-            .genres
-            .iter()
-            .filter(|g| g.predicted)
-            .map(|g| g.genre.clone())
-            .collect();
+        let predicted = result.predicted().map(String::from).collect();
         JsClassification {
             genres: result.genres,
             predicted,
