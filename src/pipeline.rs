@@ -61,6 +61,16 @@ pub struct Classification {
     pub truncated: bool,
 }
 
+impl Classification {
+    /// Names of the predicted genres, most probable first.
+    pub fn predicted(&self) -> impl Iterator<Item = &str> {
+        self.genres
+            .iter()
+            .filter(|g| g.predicted)
+            .map(|g| g.genre.as_str())
+    }
+}
+
 /// A classifier ready to turn texts into genres.
 pub struct Pipeline {
     pub model: Classifier,

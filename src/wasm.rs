@@ -6,15 +6,17 @@
 
 use std::rc::Rc;
 
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::bundle::{Bundle, Provenance, FORMAT_VERSION};
 use crate::explain::{GenreChoice, Occlusion, OffsetUnit};
 use crate::labels::{Rule, Task};
-use crate::pipeline::{Classification, Pipeline};
+use crate::pipeline::{Classification, GenreScore, Pipeline};
 use crate::tokenize::model_input;
 
+/// Installs the panic hook that logs a panic's message; `init()` runs it.
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
@@ -22,6 +24,26 @@ fn start() {
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
+/** Options of `Classifier.classify`. */
+export interface ClassifyOptions {
+  /** The film's title, read before the plot (a blank title counts as none). */
+  title?: string | null;
+}
+
+/** Options of `Classifier.classifyBatch`. */
+export interface ClassifyBatchOptions {
+  /** One title per text, by index (null or blank: none); as many as there are texts. */
+  titles?: (string | null)[] | null;
+}
+
+/** Options of `Classifier.explain` and `Classifier.explainer`. */
+export interface ExplainOptions {
+  /** The film's title: read before the plot, but its words get no score. */
+  title?: string | null;
+  /** The genre to explain (one of `info().labels`); default: each predicted genre. */
+  genre?: string | null;
+}
+
 /** One genre of a classified plot. */
 export interface GenreScore {
   genre: string;
@@ -33,8 +55,10 @@ export interface GenreScore {
 
 /** The model's answer for one plot. */
 export interface Classification {
-  /** Every genre, most probable first. */
+  /** Every genre of the model, most probable first (ties in `info().labels` order). */
   genres: GenreScore[];
+  /** The predicted genres' names, in the order of `genres`. */
+  predicted: string[];
   /** The plot was longer than the model reads; only its beginning counted. */
   truncated: boolean;
 }
@@ -66,28 +90,136 @@ export interface Explanation {
   truncated: boolean;
 }
 
+/** Where a bundle came from and how it scored. */
+export interface Provenance {
+  /** The pretrained encoder it was fine-tuned from. */
+  baseModel: string;
+  /** The dataset(s) it was trained on. */
+  trainingData: string;
+  /** RFC 3339 creation time. */
+  created: string;
+  /** Test metrics as `plotgenre eval --json` prints them (metric names are its keys). */
+  metrics: Record<string, unknown>;
+}
+
 /** What a loaded bundle is. */
 export interface ModelInfo {
   formatVersion: number;
   sizeBytes: number;
   quantization: string;
   task: "multi_label" | "single_label";
+  /** Genre names, in the model's order (the order of `perLabelThresholds`). */
   labels: string[];
   maxLength: number;
-  rule: string;
+  rule: "global" | "global_top1" | "per_label" | "per_label_top1" | "argmax";
   temperature: number;
   globalThreshold: number;
   perLabelThresholds: number[];
   /** At most this many genres are predicted (null: no cap). */
   maxGenres: number | null;
-  provenance: {
-    base_model: string;
-    training_data: string;
-    created: string;
-    metrics: Record<string, unknown>;
-  };
+  provenance: Provenance;
+}
+
+/** A CSV file read by `parseCsv`. */
+export interface CsvTable {
+  /** The first row. */
+  header: string[];
+  /** Every other row, each as long as the header. */
+  rows: string[][];
 }
 "#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `ClassifyOptions` of the TypeScript types above.
+    #[wasm_bindgen(typescript_type = "ClassifyOptions")]
+    pub type ClassifyOptionsArg;
+    /// `ClassifyBatchOptions` of the TypeScript types above.
+    #[wasm_bindgen(typescript_type = "ClassifyBatchOptions")]
+    pub type ClassifyBatchOptionsArg;
+    /// `ExplainOptions` of the TypeScript types above.
+    #[wasm_bindgen(typescript_type = "ExplainOptions")]
+    pub type ExplainOptionsArg;
+}
+
+/// `ClassifyOptions` as Rust reads it.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassifyOptions {
+    title: Option<String>,
+}
+
+/// `ClassifyBatchOptions` as Rust reads it.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassifyBatchOptions {
+    titles: Option<Vec<Option<String>>>,
+}
+
+/// `ExplainOptions` as Rust reads it.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainOptions {
+    title: Option<String>,
+    genre: Option<String>,
+}
+
+/// An options object (absent, `undefined` or `null`: the defaults); a
+/// misspelt key or a value of the wrong type is an error naming `what`.
+/// It passes through JSON because serde-wasm-bindgen reads only the keys a
+/// struct declares, so it could not refuse the others.
+fn options<T: Default + DeserializeOwned>(
+    what: &str,
+    value: Option<impl Into<JsValue>>,
+) -> Result<T, JsError> {
+    let Some(value) = value else {
+        return Ok(T::default());
+    };
+    let invalid = |e: &dyn std::fmt::Display| JsError::new(&format!("{what} options: {e}"));
+    let json: serde_json::Value =
+        serde_wasm_bindgen::from_value(value.into()).map_err(|e| invalid(&e))?;
+    serde_json::from_value(json).map_err(|e| invalid(&e))
+}
+
+/// `Classification` of the TypeScript types above.
+#[derive(Serialize)]
+struct JsClassification {
+    genres: Vec<GenreScore>,
+    predicted: Vec<String>,
+    truncated: bool,
+}
+
+impl From<Classification> for JsClassification {
+    fn from(result: Classification) -> Self {
+        let predicted = result.predicted().map(String::from).collect();
+        JsClassification {
+            genres: result.genres,
+            predicted,
+            truncated: result.truncated,
+        }
+    }
+}
+
+/// `Provenance` of the TypeScript types above (the bundle's, in camelCase).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsProvenance {
+    base_model: String,
+    training_data: String,
+    created: String,
+    metrics: serde_json::Value,
+}
+
+impl From<Provenance> for JsProvenance {
+    fn from(p: Provenance) -> Self {
+        JsProvenance {
+            base_model: p.base_model,
+            training_data: p.training_data,
+            created: p.created,
+            metrics: p.metrics,
+        }
+    }
+}
 
 /// `ModelInfo` of the TypeScript types above.
 #[derive(Serialize)]
@@ -105,7 +237,7 @@ struct Info {
     per_label_thresholds: Vec<f32>,
     /// The page's threshold slider keeps to the model's genre cap.
     max_genres: Option<usize>,
-    provenance: Provenance,
+    provenance: JsProvenance,
 }
 
 /// A genre classifier loaded from bundle bytes.
@@ -120,9 +252,14 @@ fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
     Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
 }
 
-/// The model input for a plot and an optional title; a blank title counts as none.
-fn input(text: &str, title: Option<&str>) -> String {
-    model_input(title.filter(|t| !t.trim().is_empty()), text)
+/// A title that counts: a blank one is none.
+fn present(title: Option<String>) -> Option<String> {
+    title.filter(|t| !t.trim().is_empty())
+}
+
+/// The model input for a plot and an optional title.
+fn input(text: &str, title: Option<String>) -> String {
+    model_input(present(title).as_deref(), text)
 }
 
 #[wasm_bindgen(js_class = Classifier)]
@@ -144,7 +281,7 @@ impl ClassifierHandle {
             global_threshold: manifest.thresholds.global,
             max_genres: manifest.thresholds.max_genres,
             per_label_thresholds: manifest.thresholds.per_label,
-            provenance: manifest.provenance,
+            provenance: manifest.provenance.into(),
         };
         Ok(ClassifierHandle {
             pipeline: Rc::new(pipeline),
@@ -152,43 +289,60 @@ impl ClassifierHandle {
         })
     }
 
-    /// Genres of one plot, most probable first; `title` is optional.
+    /// Genres of one plot, most probable first.
     #[wasm_bindgen(unchecked_return_type = "Classification")]
-    pub fn classify(&self, text: &str, title: Option<String>) -> Result<JsValue, JsError> {
-        let text = input(text, title.as_deref());
-        let mut results = self.pipeline.classify(&[&text])?;
-        let result: Option<Classification> = results.pop();
+    pub fn classify(
+        &self,
+        text: &str,
+        options: Option<ClassifyOptionsArg>,
+    ) -> Result<JsValue, JsError> {
+        let ClassifyOptions { title } = self::options("classify", options)?;
+        let text = input(text, title);
+        let results = self.pipeline.classify(&[&text])?;
+        let result = results.into_iter().next().map(JsClassification::from);
         to_js(&result)
     }
 
-    /// Genres of many plots in one batched pass; `titles`, when given, pairs
-    /// with `texts` by index.
+    /// Genres of many plots in one batched pass, in the order of `texts`.
     #[wasm_bindgen(js_name = classifyBatch, unchecked_return_type = "Classification[]")]
     pub fn classify_batch(
         &self,
         texts: Vec<String>,
-        titles: Option<Vec<String>>,
+        options: Option<ClassifyBatchOptionsArg>,
     ) -> Result<JsValue, JsError> {
-        let titles = titles.unwrap_or_default();
+        let ClassifyBatchOptions { titles } = self::options("classifyBatch", options)?;
+        let titles = titles.unwrap_or_else(|| vec![None; texts.len()]);
+        if titles.len() != texts.len() {
+            return Err(JsError::new(&format!(
+                "classifyBatch options: {} titles for {} texts",
+                titles.len(),
+                texts.len()
+            )));
+        }
         let inputs: Vec<String> = texts
             .iter()
-            .enumerate()
-            .map(|(i, text)| input(text, titles.get(i).map(String::as_str)))
+            .zip(titles)
+            .map(|(text, title)| input(text, title))
             .collect();
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        to_js(&self.pipeline.classify(&refs)?)
+        let results: Vec<JsClassification> = self
+            .pipeline
+            .classify(&refs)?
+            .into_iter()
+            .map(JsClassification::from)
+            .collect();
+        to_js(&results)
     }
 
-    /// Which words of `text` made the model say `genre` (default: each
-    /// predicted genre), by occlusion; `title` is read but not scored.
+    /// Which words of `text` made the model say a genre (`options.genre`,
+    /// default: each predicted genre), by occlusion.
     #[wasm_bindgen(unchecked_return_type = "Explanation")]
     pub fn explain(
         &self,
         text: &str,
-        genre: Option<String>,
-        title: Option<String>,
+        options: Option<ExplainOptionsArg>,
     ) -> Result<JsValue, JsError> {
-        let mut explainer = self.explainer(text, genre, title)?;
+        let mut explainer = self.explainer(text, options)?;
         while !explainer.step(usize::MAX)? {}
         explainer.result()
     }
@@ -198,11 +352,10 @@ impl ClassifierHandle {
     pub fn explainer(
         &self,
         text: &str,
-        genre: Option<String>,
-        title: Option<String>,
+        options: Option<ExplainOptionsArg>,
     ) -> Result<Explainer, JsError> {
-        let title = title.filter(|t| !t.trim().is_empty());
-        let occlusion = Occlusion::new(&self.pipeline, title.as_deref(), text)?;
+        let ExplainOptions { title, genre } = self::options("explain", options)?;
+        let occlusion = Occlusion::new(&self.pipeline, present(title).as_deref(), text)?;
         Ok(Explainer {
             pipeline: Rc::clone(&self.pipeline),
             occlusion,
@@ -211,12 +364,7 @@ impl ClassifierHandle {
         })
     }
 
-    /// Genre names, in the model's order.
-    pub fn labels(&self) -> Vec<String> {
-        self.info.labels.clone()
-    }
-
-    /// What the bundle is: format, size, quantization, rule, provenance.
+    /// What the bundle is: labels, format, size, quantization, rule, provenance.
     #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
         to_js(&self.info)

@@ -164,10 +164,14 @@ export class BatchView {
     }
   }
 
-  /** Predicted genre names of one row under the slider's current thresholds. */
+  /**
+   * Predicted genre names of one row under the slider's current thresholds, in label order
+   * (as `plotgenre predict` writes them).
+   */
   #genres(result) {
-    const flags = decide(this.#info, result.probabilities, this.#shift());
-    return this.#info.labels.filter((_, i) => flags[i]);
+    const flags = decide(this.#info, result.genres, this.#shift());
+    const names = new Set(result.genres.filter((_, i) => flags[i]).map((g) => g.genre));
+    return this.#info.labels.filter((label) => names.has(label));
   }
 
   #renderTable() {
@@ -196,11 +200,14 @@ export class BatchView {
     const labels = this.#info.labels;
     const out = [
       [...header, 'predicted_genres', ...labels.map((l) => `p_${l}`)],
-      ...rows.map((row, i) => [
-        ...row,
-        this.#genres(this.#results[i]).join('|'),
-        ...this.#results[i].probabilities.map((p) => p.toFixed(4)),
-      ]),
+      ...rows.map((row, i) => {
+        const probability = new Map(this.#results[i].genres.map((g) => [g.genre, g.probability]));
+        return [
+          ...row,
+          this.#genres(this.#results[i]).join('|'),
+          ...labels.map((label) => probability.get(label).toFixed(4)),
+        ];
+      }),
     ];
     const text = await this.#client.call('writeCsv', { rows: out });
     const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));

@@ -49,10 +49,10 @@ export function showModelCard({ card, metrics, link }, info) {
   const { provenance, manifest } = info;
   const created = provenance.created ? new Date(provenance.created) : null;
   card.replaceChildren(
-    ...row('Model', `${provenance.base_model}, fine-tuned for movie genres`),
+    ...row('Model', `${provenance.baseModel}, fine-tuned for movie genres`),
     ...row('Version', `${manifest.sha256.slice(0, 12)}${created && !Number.isNaN(created.getTime()) ? `, built ${created.toISOString().slice(0, 10)}` : ''}`),
     ...row('Size', `${megabytes(info.sizeBytes)} (${info.quantization} weights)`),
-    ...row('Training data', provenance.training_data),
+    ...row('Training data', provenance.trainingData),
     ...row('Genres', `${info.labels.length}, ${info.task === 'single_label' ? 'one per plot' : 'any number per plot'}`),
     ...row('Decision rule', info.rule.replaceAll('_', ' ')),
     ...row('Stored for offline use', info.stored ? 'yes' : 'no'),

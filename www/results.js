@@ -1,9 +1,10 @@
-// results.js — shows one plot's genres as probability bars, most probable first, with the
-// predicted ones highlighted, and owns the threshold slider that re-derives them. Each
-// genre's name is a button that asks for its explanation (explain-view.js). Text
-// goes in through textContent only: genre names and titles are never parsed as HTML.
+// results.js — shows one plot's genres as probability bars in the library's order (most
+// probable first, never sorted again here), with the predicted ones highlighted, and owns
+// the threshold slider that re-derives them. Each genre's name is a button that asks for
+// its explanation (explain-view.js). Text goes in through textContent only: genre names
+// and titles are never parsed as HTML.
 
-import { decide, hasThresholds, thresholds } from './decide.js';
+import { decide, hasThresholds, threshold } from './decide.js';
 import { element } from './dom.js';
 
 const percent = (p) => `${(p * 100).toFixed(p < 0.1 ? 1 : 0)}%`;
@@ -53,7 +54,7 @@ export class ResultsView {
     this.#update();
   }
 
-  /** Shows the genres of one classification (label-ordered, from the worker). */
+  /** Shows the genres of one classification (the library's, most probable first). */
   show(result) {
     this.#result = result;
     this.list.dataset.runs = String(Number(this.list.dataset.runs) + 1);
@@ -75,7 +76,7 @@ export class ResultsView {
       const points = Math.round(shift * 100);
       return `each genre's tuned threshold ${points > 0 ? '+' : '−'}${Math.abs(points)} points`;
     }
-    const value = percent(thresholds(info, shift)[0]);
+    const value = percent(threshold(info, null, shift));
     return shift === 0 ? `${value} (the model's tuned value)` : value;
   }
 
@@ -89,45 +90,43 @@ export class ResultsView {
 
   #render() {
     const info = this.#info;
-    const { probabilities, truncated } = this.#result;
-    const predicted = decide(info, probabilities, this.shift);
-    const limits = thresholds(info, this.shift);
-    const order = info.labels.map((_, i) => i).sort((a, b) => probabilities[b] - probabilities[a]);
-    this.list.replaceChildren(...order.map((i) => {
+    const { genres, truncated } = this.#result;
+    const predicted = decide(info, genres, this.shift);
+    this.list.replaceChildren(...genres.map(({ genre, probability }, i) => {
       const item = element('li', undefined, predicted[i] ? 'genre predicted' : 'genre');
-      item.dataset.genre = info.labels[i];
+      item.dataset.genre = genre;
       const bar = element('span', undefined, 'bar');
       const fill = element('span', undefined, 'fill');
-      fill.style.width = percent(probabilities[i]);
+      fill.style.width = percent(probability);
       bar.append(fill);
       if (hasThresholds(info)) {
         const mark = element('span', undefined, 'mark');
-        mark.style.left = percent(limits[i]);
+        mark.style.left = percent(threshold(info, genre, this.shift));
         bar.append(mark);
       }
       const name = element('span', undefined, 'name');
-      const pick = element('button', info.labels[i]);
+      const pick = element('button', genre);
       pick.type = 'button';
-      pick.setAttribute('aria-pressed', String(this.#picked === info.labels[i]));
-      pick.title = `Which words made the model say ${info.labels[i]}?`;
+      pick.setAttribute('aria-pressed', String(this.#picked === genre));
+      pick.title = `Which words made the model say ${genre}?`;
       pick.addEventListener('click', () => {
-        this.#picked = info.labels[i];
+        this.#picked = genre;
         for (const other of this.list.querySelectorAll('.name button')) {
           other.setAttribute('aria-pressed', String(other === pick));
         }
-        this.#onPick(info.labels[i]);
+        this.#onPick(genre);
       });
       name.append(pick);
       item.append(
         element('span', predicted[i] ? '✓' : '', 'tick'),
         name,
         bar,
-        element('span', percent(probabilities[i]), 'value'),
+        element('span', percent(probability), 'value'),
       );
       if (predicted[i]) item.append(element('span', ', predicted', 'visually-hidden'));
       return item;
     }));
-    const names = order.filter((i) => predicted[i]).map((i) => info.labels[i]);
+    const names = genres.filter((_, i) => predicted[i]).map((g) => g.genre);
     const text = (names.length ? `Predicted: ${names.join(', ')}.` : 'No genre passes the threshold.')
       + (truncated ? ' Only the beginning of this long plot was read.' : '');
     if (this.summary.textContent !== text) this.summary.textContent = text;

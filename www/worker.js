@@ -38,20 +38,10 @@ function loadModel(progress) {
       await evict(base, manifest.sha256);
       throw new ModelError('corrupt', `The model file is damaged: ${error.message}.`);
     }
-    return { classifier, info: { ...classifier.info(), labels: classifier.labels(), manifest, stored, warning } };
+    return { classifier, info: { ...classifier.info(), manifest, stored, warning } };
   })();
   model.catch(() => { model = null; });
   return model;
-}
-
-/** One result in label order: probabilities and the model's own decisions. */
-function byLabel(labels, classification) {
-  const scores = new Map(classification.genres.map((g) => [g.genre, g]));
-  return {
-    probabilities: labels.map((label) => scores.get(label).probability),
-    predicted: labels.map((label) => scores.get(label).predicted),
-    truncated: classification.truncated,
-  };
 }
 
 /** Lets queued messages (a cancel among them) in, then stops request `id` if it was cancelled. */
@@ -61,12 +51,11 @@ async function checkpoint(id) {
 }
 
 async function classifyRows({ texts, titles }, { id, progress }) {
-  const { classifier, info } = await loadModel(progress);
+  const { classifier } = await loadModel(progress);
   const results = [];
   for (let start = 0; start < texts.length; start += BATCH_CHUNK) {
     const end = Math.min(start + BATCH_CHUNK, texts.length);
-    const chunk = classifier.classifyBatch(texts.slice(start, end), titles?.slice(start, end));
-    results.push(...chunk.map((c) => byLabel(info.labels, c)));
+    results.push(...classifier.classifyBatch(texts.slice(start, end), { titles: titles?.slice(start, end) }));
     progress({ stage: 'rows', done: end, total: texts.length });
     await checkpoint(id);
   }
@@ -76,7 +65,7 @@ async function classifyRows({ texts, titles }, { id, progress }) {
 /** Word scores of one plot for `genre`, computed in steps so that a cancel stops it early. */
 async function explain({ text, title, genre }, { id, progress }) {
   const { classifier } = await loadModel(progress);
-  const explainer = classifier.explainer(text, genre, title);
+  const explainer = classifier.explainer(text, { title, genre });
   try {
     while (!explainer.step(EXPLAIN_STEP)) {
       progress({ stage: 'explain', done: explainer.progress() });
@@ -93,8 +82,8 @@ const handlers = {
     return (await loadModel(progress)).info;
   },
   async classify({ text, title }, { progress }) {
-    const { classifier, info } = await loadModel(progress);
-    return byLabel(info.labels, classifier.classify(text, title));
+    const { classifier } = await loadModel(progress);
+    return classifier.classify(text, { title });
   },
   classifyRows,
   explain,

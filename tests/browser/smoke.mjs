@@ -6,9 +6,12 @@
 // Driver API (used by run.mjs through page.evaluate):
 //   await window.smokeRun(["text", ...])
 //     -> { ok: true, labels: string[], info: ModelInfo, results: Classification[],
-//          badBundle: { isError: boolean, message: string }, wasmMemoryBytes: number }
+//          badBundle: { isError: boolean, message: string }, badOptions: string[],
+//          wasmMemoryBytes: number }
 //     -> { ok: false, error: "message" }
-//   `badBundle` is what Classifier.load() threw for bytes that are not a bundle.
+//   `labels` is info().labels; `badBundle` is what Classifier.load() threw for bytes that are
+//   not a bundle; `badOptions` the messages of the Errors that classify() threw for options
+//   it does not take (a title string where the options object goes, a misspelt key).
 //   `wasmMemoryBytes` is the wasm memory's size after classifying: memory only grows, so
 //   it is the peak.
 //   The last answer is also left in window.smokeResult.
@@ -84,10 +87,10 @@ function loadClassifier() {
   return classifierPromise;
 }
 
-/** Check that classify() returned { genres: [{genre, probability, predicted}], truncated }. */
+/** Check that classify() returned { genres: [{genre, probability, predicted}], predicted, truncated }. */
 function checked(result, index) {
   const genres = result?.genres;
-  if (!Array.isArray(genres) || typeof result.truncated !== 'boolean') {
+  if (!Array.isArray(genres) || !Array.isArray(result.predicted) || typeof result.truncated !== 'boolean') {
     throw new Error(`classify() of text #${index} returned ${JSON.stringify(result)}`);
   }
   for (const g of genres) {
@@ -96,6 +99,18 @@ function checked(result, index) {
     }
   }
   return result;
+}
+
+/** The messages classify() throws for options it does not take; a call that returns is a failure. */
+function badOptions(classifier) {
+  return [['a title'], [{ tittle: 'a title' }]].map(([options]) => {
+    try {
+      classifier.classify('A plot.', options);
+      return `classify() took ${JSON.stringify(options)}`;
+    } catch (err) {
+      return errorMessage(err);
+    }
+  });
 }
 
 /** What Classifier.load() throws for bytes that are not a bundle. */
@@ -120,10 +135,11 @@ async function run(texts) {
   }
   return {
     ok: true,
-    labels: classifier.labels(),
+    labels: classifier.info().labels,
     info: classifier.info(),
     results,
     badBundle: loadGarbage(),
+    badOptions: badOptions(classifier),
     wasmMemoryBytes: wasmExports.memory.buffer.byteLength,
   };
 }

@@ -32,6 +32,8 @@ struct BrowserRun {
     results: Vec<Classification>,
     #[serde(rename = "badBundle")]
     bad_bundle: Option<BadBundle>,
+    #[serde(rename = "badOptions", default)]
+    bad_options: Vec<String>,
     #[serde(rename = "wasmMemoryBytes", default)]
     wasm_memory_bytes: u64,
 }
@@ -39,6 +41,7 @@ struct BrowserRun {
 #[derive(Deserialize)]
 struct Classification {
     genres: Vec<GenreScore>,
+    predicted: Vec<String>,
     truncated: bool,
 }
 
@@ -146,6 +149,19 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
         "{}",
         bad.message
     );
+    assert_eq!(run.bad_options.len(), 2, "{:?}", run.bad_options);
+    assert!(
+        run.bad_options
+            .iter()
+            .all(|m| m.starts_with("classify options: ")),
+        "{:?}",
+        run.bad_options
+    );
+    assert!(
+        run.bad_options[1].contains("tittle"),
+        "{}",
+        run.bad_options[1]
+    );
 
     let native = Bundle::from_bytes(&bytes).unwrap().pipeline().unwrap();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -156,6 +172,23 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
     for (browser, native) in run.results.iter().zip(&expected) {
         assert_eq!(browser.truncated, native.truncated);
         assert_eq!(browser.genres.len(), native.genres.len());
+        assert!(
+            browser
+                .genres
+                .windows(2)
+                .all(|w| w[0].probability >= w[1].probability),
+            "genres come most probable first"
+        );
+        let flagged: Vec<&str> = browser
+            .genres
+            .iter()
+            .filter(|g| g.predicted)
+            .map(|g| g.genre.as_str())
+            .collect();
+        assert_eq!(
+            browser.predicted, flagged,
+            "predicted lists the flagged genres in order"
+        );
         for genre in &browser.genres {
             let reference = native
                 .genres

@@ -110,3 +110,15 @@ pub fn u32_matrix(value: &serde_json::Value) -> Tensor {
     let (n, m) = (rows.len(), rows[0].len());
     Tensor::from_vec(rows.concat(), (n, m), &candle_core::Device::Cpu).expect("matrix")
 }
+
+/// The shipped bundle (www/models/model.plotgenre) as a pipeline, for tests
+/// on the real model's outputs; `None` (skipped) when it is missing.
+pub fn shipped_pipeline() -> Option<plotgenre::pipeline::Pipeline> {
+    let bundle = root().join("www/models/model.plotgenre");
+    if !available(&bundle, "the shipped model; `make export` writes one") {
+        return None;
+    }
+    let bytes = std::fs::read(&bundle).expect("the shipped bundle reads");
+    let bundle = plotgenre::bundle::Bundle::from_bytes(&bytes).expect("the shipped bundle loads");
+    Some(bundle.pipeline().expect("the shipped bundle's pipeline"))
+}
