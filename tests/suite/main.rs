@@ -25,6 +25,8 @@ mod cli_exit_codes;
 #[cfg(feature = "train")]
 mod data;
 #[cfg(feature = "train")]
+mod decide;
+#[cfg(feature = "train")]
 mod explain;
 #[cfg(feature = "train")]
 mod hostile_bundles;
@@ -36,6 +38,8 @@ mod lexical;
 mod loss;
 #[cfg(feature = "train")]
 mod metrics;
+#[cfg(feature = "train")]
+mod npm_package;
 #[cfg(feature = "train")]
 mod optim;
 #[cfg(feature = "train")]

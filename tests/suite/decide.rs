@@ -7,7 +7,7 @@
 //! moved up and down, both must predict the same genres.
 //! Needs node; skips without the shipped bundle or ../shared/data.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -8,7 +8,7 @@
 //! that the `.d.ts` types every export.
 //! Needs `make wasm` and `make browser-deps` (`make test` runs both).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
