@@ -136,7 +136,7 @@ enum FormatArg {
 #[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 struct DataArgs {
     /// Layout of the file. Repeat --format and --data to use several datasets
-    /// as one (paired in order; see README "Training on several datasets").
+    /// as one (paired in order; see docs/TRAINING.md, "Several datasets at once").
     #[arg(long, value_enum, required = true)]
     format: Vec<FormatArg>,
     /// The dataset file.
