@@ -9,7 +9,7 @@ function row(term, value) {
   return [cell('dt', term), cell('dd', value)];
 }
 
-/** The metrics the README reports; the table shows these when the model has them. */
+/** The metrics the model card reports; the table shows these when the model has them. */
 const HEADLINE = ['micro_f1', 'weighted_f1', 'macro_f1', 'subset_accuracy', 'label_accuracy', 'macro_roc_auc', 'accuracy'];
 
 const formatValue = (value) => (typeof value !== 'number' ? String(value)
