@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use plotgenre::bundle::Bundle;
-use plotgenre::train::data::{Dataset, Format};
-use plotgenre::train::faithfulness::{self, Settings};
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::Format;
+use plotgenre::train::eval::faithfulness::{self, Settings};
 use serde_json::json;
 
 fn main() -> anyhow::Result<()> {

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use plotgenre::bundle::Bundle;
 use plotgenre::pipeline::Pipeline;
-use plotgenre::train::data::{Dataset, Format};
-use plotgenre::train::evaluate::{self, Metrics};
-use plotgenre::train::export::{self, Quantization};
+use plotgenre::train::convert::export::{self, Quantization};
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::Format;
+use plotgenre::train::eval::evaluate::{self, Metrics};
 use plotgenre::train::model_dir;
 use serde_json::json;
 

@@ -18,8 +18,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use plotgenre::tokenize::TextEncoder;
-use plotgenre::train::data::{Dataset, Format};
-use plotgenre::train::trainer::{tune_threads, Options, Run, RunSpec};
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::Format;
+use plotgenre::train::fit::options::Options;
+use plotgenre::train::fit::run::{Run, RunSpec};
+use plotgenre::train::threads::tune_threads;
 use serde_json::json;
 
 const WARMUP_STEPS: usize = 3;

@@ -20,8 +20,9 @@ use anyhow::{bail, Context};
 use plotgenre::bundle::Bundle;
 use plotgenre::explain::{self, GenreChoice};
 use plotgenre::labels::{Rule, Thresholds};
-use plotgenre::train::data::{Dataset, Format};
-use plotgenre::train::export;
+use plotgenre::train::convert::export;
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::Format;
 use serde::Deserialize;
 use serde_json::json;
 

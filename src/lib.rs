@@ -13,6 +13,7 @@
 pub mod bundle;
 pub mod error;
 pub mod explain;
+pub mod kernels;
 pub mod labels;
 pub mod model;
 pub mod pipeline;

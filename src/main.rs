@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match plotgenre::train::cli::run() {
+    match plotgenre::train::cli::commands::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line, whatever the causes' own messages hold.

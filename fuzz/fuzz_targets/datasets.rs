@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use plotgenre::train::data::{Columns, Dataset, Format};
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::{Columns, Format};
 
 fn format(selector: u8) -> Format {
     let columns = Columns {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use plotgenre::labels::{Rule, Thresholds};
-use plotgenre::train::export;
+use plotgenre::train::convert::export;
 
 /// The tiny model's folder.
 pub fn tiny_dir() -> PathBuf {

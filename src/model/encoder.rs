@@ -10,9 +10,9 @@
 use candle_core::{DType, Tensor};
 
 use super::config::{Activation, Config, LAYER_NORM_EPS};
-use super::fused;
 use super::layers::{Dropout, Embedding, LayerNorm, Linear, Mode};
 use super::weights::Source;
+use crate::kernels::fused;
 use crate::{Error, Result};
 
 /// Word and learned position embeddings, summed and normalised.

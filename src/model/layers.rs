@@ -1,6 +1,6 @@
 //! Building blocks shared by every layer of the encoder and head: the forward
 //! [`Mode`], linear layers, LayerNorm and dropout. They run on the fused
-//! kernels of [`super::fused`], which have backward passes, so training and
+//! kernels of [`crate::kernels::fused`], which have backward passes, so training and
 //! inference share one definition.
 
 use std::ops::Range;
@@ -9,8 +9,8 @@ use candle_core::Tensor;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::fused;
 use super::weights::{Matrix, Source, Table};
+use crate::kernels::fused;
 use crate::Result;
 
 /// The random source of dropout masks; seeded, so training is reproducible.

@@ -4,9 +4,7 @@
 
 pub mod config;
 pub mod encoder;
-pub mod fused;
 pub mod head;
-pub mod int8;
 pub mod layers;
 pub mod lexical;
 pub mod weights;

@@ -11,7 +11,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::VarBuilder;
 
-use super::int8::Int8Matrix;
+use crate::kernels::int8::Int8Matrix;
 use crate::{Error, Result};
 
 /// Prefix of the encoder's tensors in a classification checkpoint.
@@ -83,7 +83,7 @@ pub type QTensors = HashMap<String, Arc<QTensor>>;
 ///
 /// Block-quantized weight matrices (q8_0, q4_0, q4k, ...) become
 /// [`Int8Matrix`]es: per-row int8 weights whose products run on integer SIMD
-/// kernels, bit-identical on every platform (see [`super::int8`]). Embedding
+/// kernels, bit-identical on every platform (see [`crate::kernels::int8`]). Embedding
 /// tables stay quantized and their rows are expanded when looked up; f32 and
 /// f16 tensors (and biases, LayerNorms) are expanded to f32.
 #[derive(Clone)]

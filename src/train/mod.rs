@@ -1,22 +1,14 @@
 //! The native side (feature `train`): everything maintainers run to make the
-//! model the page ships. Only the command line ([`cli`]) talks to users.
+//! model the page ships. Only the command line ([`cli`]) talks to users;
+//! below it, the folders [`fit`], [`eval`] and [`convert`] hold one concern
+//! each, over the shared files beside them.
 
 pub mod atomic;
-pub mod batches;
-pub mod calibrate;
-pub mod charts;
 pub mod cli;
+pub mod convert;
 pub mod data;
-pub mod evaluate;
-pub mod export;
-pub mod faithfulness;
-pub mod import;
-pub mod lexical;
-pub mod loss;
-pub mod metrics;
+pub mod eval;
+pub mod fit;
 pub mod model_dir;
-pub mod optim;
 pub mod predict;
-pub mod report;
-pub mod rounding;
-pub mod trainer;
+pub mod threads;

@@ -11,8 +11,9 @@ use std::process::Command;
 
 use plotgenre::bundle::Bundle;
 use plotgenre::labels::{Rule, Thresholds};
-use plotgenre::train::data::{Dataset, Format};
-use plotgenre::train::export;
+use plotgenre::train::convert::export;
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::Format;
 use serde::Deserialize;
 
 const TOLERANCE: f32 = 1e-4;

@@ -9,7 +9,7 @@ use plotgenre::labels::{Rule, Task, Thresholds};
 use plotgenre::model::{weights, Config};
 use plotgenre::pipeline::Pipeline;
 use plotgenre::tokenize::DEFAULT_MAX_LENGTH;
-use plotgenre::train::export::{keep_reachable_positions, quantize, Quantization};
+use plotgenre::train::convert::export::{keep_reachable_positions, quantize, Quantization};
 use plotgenre::Error;
 
 const TEXTS: [&str; 4] = [

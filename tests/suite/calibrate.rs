@@ -2,9 +2,9 @@
 //! thresholds with their fallback, temperature scaling, the rules, and the
 //! choice of rule on held-out folds.
 
-use plotgenre::train::calibrate::{self, Rule, Thresholds};
-use plotgenre::train::data::Task;
-use plotgenre::train::metrics;
+use plotgenre::labels::{self, Rule, Task, Thresholds};
+use plotgenre::train::eval::calibrate;
+use plotgenre::train::eval::metrics;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -93,10 +93,10 @@ fn rules_decide_as_documented() {
 
 #[test]
 fn probabilities_are_sigmoids_or_a_softmax_at_the_temperature() {
-    let multi = calibrate::probabilities(&[0.0, 2.0], 2.0, Task::MultiLabel);
+    let multi = labels::probabilities(&[0.0, 2.0], 2.0, Task::MultiLabel);
     assert!((multi[0] - 0.5).abs() < 1e-6);
     assert!((multi[1] - 1.0 / (1.0 + (-1f32).exp())).abs() < 1e-6);
-    let single = calibrate::probabilities(&[1.0, 1.0, 1000.0], 1.0, Task::SingleLabel);
+    let single = labels::probabilities(&[1.0, 1.0, 1000.0], 1.0, Task::SingleLabel);
     assert!((single.iter().sum::<f32>() - 1.0).abs() < 1e-6);
     assert!(
         single[2] > 0.999,
@@ -134,7 +134,7 @@ fn the_rule_is_chosen_on_rows_its_thresholds_did_not_see() {
     let tuned = calibrate::tune(&logits, &truth, Task::MultiLabel, 10, None);
     let probabilities: Vec<Vec<f32>> = logits
         .iter()
-        .map(|row| calibrate::probabilities(row, tuned.thresholds.temperature, Task::MultiLabel))
+        .map(|row| labels::probabilities(row, tuned.thresholds.temperature, Task::MultiLabel))
         .collect();
     let in_sample = |rule| {
         let predicted: Vec<Vec<bool>> = probabilities

@@ -3,7 +3,9 @@
 //! input (mismatched lengths) into an error and odd input (NaN, empty or
 //! one-point curves) into a chart, never a panic.
 
-use plotgenre::train::charts::{label_confusion_bars, label_f1_bars, training_curves, LabelCounts};
+use plotgenre::train::eval::charts::{
+    label_confusion_bars, label_f1_bars, training_curves, LabelCounts,
+};
 use plotgenre::Error;
 
 /// `n` distinct genre names.

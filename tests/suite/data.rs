@@ -7,9 +7,10 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use plotgenre::train::data::{
-    fnv1a64, normalize_text, Columns, Dataset, DropReason, Example, Format, Split, Task,
-};
+use plotgenre::labels::Task;
+use plotgenre::tokenize::normalize_text;
+use plotgenre::train::data::dataset::{fnv1a64, Dataset, DropReason, Example, Split};
+use plotgenre::train::data::formats::{Columns, Format};
 use plotgenre::Error;
 
 fn shared_data(relative: &str) -> Option<PathBuf> {

@@ -11,8 +11,9 @@ use plotgenre::bundle::Bundle;
 use plotgenre::explain::{self, without, words, GenreChoice, Occlusion, OffsetUnit};
 use plotgenre::pipeline::Pipeline;
 use plotgenre::tokenize::model_input;
-use plotgenre::train::data::{Dataset, Format};
-use plotgenre::train::faithfulness::{self, Settings};
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::Format;
+use plotgenre::train::eval::faithfulness::{self, Settings};
 use plotgenre::Error;
 
 const PLOT: &str =

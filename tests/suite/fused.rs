@@ -2,7 +2,7 @@
 //! ops in value and in every gradient, so training through them is exact.
 
 use candle_core::{Device, Tensor, Var, D};
-use plotgenre::model::fused;
+use plotgenre::kernels::fused;
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -304,7 +304,7 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        let matrix = plotgenre::model::int8::Int8Matrix::quantize(&weight, out_dim, 384).unwrap();
+        let matrix = plotgenre::kernels::int8::Int8Matrix::quantize(&weight, out_dim, 384).unwrap();
         let bias = random(&[out_dim], 17).to_vec1::<f32>().unwrap();
         let x = random(&[200, 384], 18)
             .flatten_all()

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use plotgenre::bundle::{seal, Bundle};
 use plotgenre::labels::{Rule, Thresholds};
 use plotgenre::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
-use plotgenre::train::export;
+use plotgenre::train::convert::export;
 
 /// GGUF value type ids.
 const U8: u32 = 0;

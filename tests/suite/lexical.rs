@@ -3,7 +3,8 @@
 
 use plotgenre::labels::{Rule, Thresholds};
 use plotgenre::model::lexical::Vocabulary;
-use plotgenre::train::lexical::{fit_regression, idf_table};
+use plotgenre::train::fit::lexical::idf_table;
+use plotgenre::train::fit::regression::fit_regression;
 
 fn close(a: f32, b: f32) -> bool {
     (a - b).abs() < 1e-5

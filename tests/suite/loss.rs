@@ -2,7 +2,7 @@
 //! with gradients flowing back to the logits.
 
 use candle_core::{Device, Tensor, Var};
-use plotgenre::train::loss::{self, label_weights, MultiLabelLoss};
+use plotgenre::train::fit::loss::{self, label_weights, MultiLabelLoss};
 
 const TOLERANCE: f32 = 1e-5;
 

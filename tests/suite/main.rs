@@ -5,6 +5,7 @@
 
 mod common;
 
+mod architecture;
 mod fused;
 mod minilm_parity;
 mod text_limits;

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use plotgenre::train::metrics::{multi_label, roc_auc, single_label};
+use plotgenre::train::eval::metrics::{multi_label, roc_auc, single_label};
 
 const TOLERANCE: f64 = 1e-9;
 
@@ -83,9 +83,10 @@ fn roc_auc_by_hand() {
 
 #[test]
 fn a_dataset_is_scored_on_its_own_label_set_after_deciding_over_all() {
+    use plotgenre::labels::Task;
     use plotgenre::labels::{Rule, Thresholds};
-    use plotgenre::train::data::{Example, Task};
-    use plotgenre::train::evaluate;
+    use plotgenre::train::data::dataset::Example;
+    use plotgenre::train::eval::evaluate;
 
     let model_labels: Vec<String> = ["Action", "Short", "Drama"].map(String::from).to_vec();
     let dataset_labels: Vec<String> = ["Action", "Drama"].map(String::from).to_vec();

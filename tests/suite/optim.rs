@@ -11,8 +11,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW as ReferenceAdamW, Optimizer, ParamsAdamW};
 use plotgenre::model::{weights, Classifier, Mode};
-use plotgenre::train::optim::{self, AdamW, AdamWConfig, Gradients, Schedule, SparseLookup};
-use plotgenre::train::trainer;
+use plotgenre::train::fit::freeze;
+use plotgenre::train::fit::optim::{self, AdamW, AdamWConfig, Gradients, Schedule, SparseLookup};
 
 fn vars() -> Vec<(String, Var)> {
     let values = |n: usize, seed: f32| -> Vec<f32> {
@@ -156,7 +156,7 @@ fn a_learning_rate_scale_trains_a_weight_as_a_lower_rate_would() {
 
 #[test]
 fn layer_wise_decay_lowers_the_rate_one_factor_per_layer_below_the_top() {
-    let scale = |name: &str| trainer::layer_lr_scale(name, 0.5, 6);
+    let scale = |name: &str| freeze::layer_lr_scale(name, 0.5, 6);
     assert_eq!(scale("pre_classifier.weight"), 1.0);
     assert_eq!(scale("distilbert.transformer.layer.5.ffn.lin1.weight"), 1.0);
     assert_eq!(
@@ -172,7 +172,7 @@ fn layer_wise_decay_lowers_the_rate_one_factor_per_layer_below_the_top() {
         0.5f64.powi(6)
     );
     assert_eq!(
-        trainer::layer_lr_scale("distilbert.embeddings.LayerNorm.bias", 1.0, 6),
+        freeze::layer_lr_scale("distilbert.embeddings.LayerNorm.bias", 1.0, 6),
         1.0
     );
 }

@@ -18,7 +18,8 @@ use plotgenre::explain::{self, GenreChoice, OffsetUnit};
 use plotgenre::labels::{Rule, Thresholds};
 use plotgenre::pipeline::{Classification, Pipeline};
 use plotgenre::tokenize::model_input;
-use plotgenre::train::data::{Dataset, Format};
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::Format;
 use serde_json::Value;
 
 const TITLE: &str = "Second Cup";

@@ -3,7 +3,7 @@
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use plotgenre::train::rounding;
+use plotgenre::train::convert::rounding;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

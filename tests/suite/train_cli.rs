@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use plotgenre::model::weights;
-use plotgenre::train::trainer::Checkpoint;
+use plotgenre::train::fit::checkpoint::Checkpoint;
 
 /// Genres and the keyword that marks each in the synthetic plots.
 const GENRES: [(&str, &str); 3] = [("Learning", "school"), ("Urban", "city"), ("Sport", "team")];

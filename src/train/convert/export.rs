@@ -13,12 +13,13 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Tensor;
 use rand::SeedableRng;
 
-use super::model_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE};
-use super::{atomic, rounding};
+use super::rounding;
 use crate::bundle::{Bundle, Manifest, Provenance};
 use crate::labels::{Task, Thresholds};
 use crate::model::{lexical, weights, Config, Head, Tensors};
 use crate::tokenize::DEFAULT_MAX_LENGTH;
+use crate::train::atomic;
+use crate::train::model_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::{Error, Result};
 
 /// The quantization of the bundle the page ships.

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use super::calibrate::{self, Rule, Thresholds};
-use super::data::{Example, Task};
 use super::metrics::{self, LabelScores, MultiLabelMetrics, SingleLabelMetrics};
+use crate::labels::{argmax, Rule, Task, Thresholds};
 use crate::pipeline::Pipeline;
+use crate::train::data::dataset::Example;
 use crate::Result;
 
 /// One-hot truth rows of `examples` over `labels` (labels outside the set,
@@ -35,6 +35,14 @@ impl Metrics {
             Metrics::Multi(m) => m.micro_f1,
             Metrics::Single(m) => m.macro_f1,
         }
+    }
+}
+
+/// The name of the selection score, for messages.
+pub fn score_name(task: Task) -> &'static str {
+    match task {
+        Task::MultiLabel => "micro-F1",
+        Task::SingleLabel => "macro-F1",
     }
 }
 
@@ -82,7 +90,7 @@ pub fn score(
             let truth: Vec<usize> = truth.iter().map(|t| first(t.clone())).collect();
             let predicted: Vec<usize> = probabilities
                 .iter()
-                .map(|p| calibrate::argmax(p).unwrap_or(0))
+                .map(|p| argmax(p).unwrap_or(0))
                 .collect();
             Metrics::Single(metrics::single_label(&truth, &predicted))
         }

@@ -1,319 +1,28 @@
-//! The command line: parses arguments into typed values, calls the library,
-//! prints results. The only place that speaks to users; errors arrive here as
-//! `anyhow` chains and leave as one line on stderr.
+//! The commands: each calls the library with its typed arguments and prints
+//! the results. Errors arrive here as `anyhow` chains and leave as one line
+//! on stderr.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
+use clap::{Parser, ValueEnum};
 
-use super::calibrate::Thresholds;
-use super::data::{Columns, Dataset, Format};
-use super::data::{Split, Task};
-use super::evaluate::{self, Metrics};
-use super::import::{self, ImportReport, SourceLayout};
-use super::predict;
-use super::trainer::{self, Checkpoint, Options, RunSpec};
-use super::{export, lexical, model_dir};
+use super::args::{
+    Cli, Command, EvalArgs, ExplainArgs, ImportBaseArgs, Invocation, LexicalArgs, TrainArgs,
+};
 use crate::bundle::Bundle;
 use crate::explain::{self, GenreChoice, OffsetUnit};
-use crate::model::Pooling;
+use crate::labels::{Task, Thresholds};
 use crate::pipeline::Pipeline;
-
-/// plotgenre: train and package the offline movie-genre classifier.
-#[derive(Debug, Parser)]
-#[command(name = "plotgenre", version, about, after_help = EXIT_STATUS)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Import a pretrained encoder (DistilBERT, or BERT converted exactly) as a base model.
-    ImportBase(ImportBaseArgs),
-    /// Read a dataset as training would: print rows kept and dropped, splits and labels.
-    Data(DataArgs),
-    /// Fine-tune a base model on a dataset and write a model folder (weights,
-    /// thresholds, metrics, report).
-    Train(TrainArgs),
-    /// Fit a bag-of-words model (TF-IDF and logistic regression over the
-    /// tokens the encoder reads) to a trained folder and blend it into the
-    /// folder's logits; share, temperature and thresholds are tuned on validation.
-    Lexical(LexicalArgs),
-    /// Score a trained model on a dataset split under EVALUATION.md.
-    Eval(EvalArgs),
-    /// Label every row of a CSV file with predicted genres and probabilities.
-    Predict(PredictArgs),
-    /// Quantize a trained model folder into the one-file bundle the page loads.
-    Export(ExportArgs),
-    /// Show which words made the model say each genre (occlusion: each word
-    /// removed in turn; a word's score is the drop in the genre's probability).
-    Explain(ExplainArgs),
-}
-
-#[derive(Debug, Args)]
-struct ExplainArgs {
-    /// Trained model folder (from `train`) or bundle file (from `export`).
-    #[arg(long, value_name = "DIR|FILE")]
-    model: PathBuf,
-    /// The plot to explain.
-    #[arg(long, value_name = "TEXT", required_unless_present = "input")]
-    text: Option<String>,
-    /// With --text: a title, read before the plot as "TITLE. PLOT" but not scored.
-    #[arg(long, value_name = "TITLE", requires = "text")]
-    title: Option<String>,
-    /// CSV file with a header row: explain every row's plot.
-    #[arg(long, value_name = "CSV", conflicts_with = "text")]
-    input: Option<PathBuf>,
-    /// With --input: column holding the plot [default: as `predict`].
-    #[arg(long, value_name = "NAME", requires = "input")]
-    text_col: Option<String>,
-    /// With --input: column holding a title (read, not scored).
-    #[arg(long, value_name = "NAME", requires = "input")]
-    title_col: Option<String>,
-    /// Explain this genre, predicted or not [default: the predicted genres,
-    /// or the most probable one when none is predicted].
-    #[arg(long, value_name = "NAME", conflicts_with = "all")]
-    genre: Option<String>,
-    /// Explain every genre of the model.
-    #[arg(long)]
-    all: bool,
-    /// Words the table lists per genre, highest scores first (JSON lists every word).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
-    /// Print one JSON object per plot (one line each): per genre, every word
-    /// with `start`/`end` in Unicode characters of the plot and its score.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Args)]
-struct ExportArgs {
-    /// Trained model folder (from `train`).
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
-    /// Storage of the embeddings and linear layers: one type for both, or
-    /// EMBEDDINGS/LINEARS (e.g. q8_0/q4k). Types: f32, f16, q8_0, q5_0, q4_0,
-    /// q4_1, q6k, q5k, q4k. k-quants need rows that are multiples of 256
-    /// values; narrower rows fall back to q4_0 (q4k), q5_0 (q5k) or q8_0.
-    #[arg(long, value_name = "Q", default_value = export::DEFAULT_QUANTIZATION)]
-    quant: export::Quantization,
-    /// Bundle file to write.
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    /// Also write the page's manifest here (bundle path, size, sha256), e.g.
-    /// www/models/manifest.json; the bundle must be in its folder.
-    #[arg(long, value_name = "FILE")]
-    manifest: Option<PathBuf>,
-    /// Name of the pretrained encoder, recorded in the bundle's metadata.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "sentence-transformers/all-MiniLM-L6-v2"
-    )]
-    base_model: String,
-}
-
-/// The dataset formats `--format` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum FormatArg {
-    /// movies/movies.csv (multi-label; text = title + ". " + plot)
-    Movies,
-    /// kslimon/Movies_data.csv (multi-label)
-    Kslimon,
-    /// imdb27/train_data.txt (single-label)
-    Imdb27,
-    /// any CSV with a header: name the columns with --text-col and --label-col
-    Csv,
-    /// one JSON object per line: name the fields with --text-col and --label-col
-    Jsonl,
-}
-
-/// Which dataset to read and how.
-#[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
-struct DataArgs {
-    /// Layout of the file. Repeat --format and --data to use several datasets
-    /// as one (paired in order; see docs/TRAINING.md, "Several datasets at once").
-    #[arg(long, value_enum, required = true)]
-    format: Vec<FormatArg>,
-    /// The dataset file.
-    #[arg(long, value_name = "PATH", required = true)]
-    data: Vec<PathBuf>,
-    /// csv/jsonl: column holding the plot.
-    #[arg(long, value_name = "NAME")]
-    text_col: Option<String>,
-    /// csv/jsonl: column holding a title, prefixed to the plot as "TITLE. PLOT".
-    #[arg(long, value_name = "NAME")]
-    title_col: Option<String>,
-    /// csv/jsonl: column holding the label(s).
-    #[arg(long, value_name = "NAME")]
-    label_col: Option<String>,
-    /// csv/jsonl: separator between several labels in one field (makes the task
-    /// multi-label); without it each row has one label.
-    #[arg(long, value_name = "SEP")]
-    label_sep: Option<String>,
-}
-
-impl DataArgs {
-    /// The typed format of one file, checking that generic formats name their columns.
-    fn format(&self, format: FormatArg) -> anyhow::Result<Format> {
-        let columns = || -> anyhow::Result<Columns> {
-            let (Some(text), Some(label)) = (&self.text_col, &self.label_col) else {
-                bail!("--format csv and --format jsonl need --text-col NAME and --label-col NAME");
-            };
-            Ok(Columns {
-                text: text.clone(),
-                title: self.title_col.clone(),
-                label: label.clone(),
-                label_sep: self.label_sep.clone(),
-            })
-        };
-        Ok(match format {
-            FormatArg::Movies => Format::Movies,
-            FormatArg::Kslimon => Format::Kslimon,
-            FormatArg::Imdb27 => Format::Imdb27,
-            FormatArg::Csv => Format::Csv(columns()?),
-            FormatArg::Jsonl => Format::Jsonl(columns()?),
-        })
-    }
-
-    /// Loads the dataset this argument set names, combining several into one.
-    fn load(&self) -> anyhow::Result<Dataset> {
-        if self.format.len() != self.data.len() {
-            bail!(
-                "{} --format and {} --data given; give one --format per --data, in the same order",
-                self.format.len(),
-                self.data.len()
-            );
-        }
-        let mut datasets = Vec::new();
-        for (&format, path) in self.format.iter().zip(&self.data) {
-            datasets.push(Dataset::load(path, &self.format(format)?)?);
-        }
-        let first = datasets.remove(0);
-        Ok(Dataset::combine(first, datasets)?)
-    }
-
-    /// The files, for messages.
-    fn files(&self) -> String {
-        let files: Vec<String> = self.data.iter().map(|p| p.display().to_string()).collect();
-        files.join(" --data ")
-    }
-}
-
-#[derive(Debug, Args)]
-struct ImportBaseArgs {
-    /// Checkpoint folder holding config.json, model.safetensors and tokenizer.json,
-    /// or `hf:NAME` to download NAME from the Hugging Face hub (build with --features hub).
-    #[arg(long, value_name = "DIR|hf:NAME")]
-    from: String,
-    /// Folder to write the DistilBERT base model into (created if missing).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-    /// Pooling for the classification head [default: mean for sentence-transformers
-    /// folders trained with it, else cls].
-    #[arg(long, value_enum)]
-    pooling: Option<Pooling>,
-}
-
-#[derive(Debug, Args)]
-struct TrainArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    /// Base model folder (from `import-base` or `make base`).
-    #[arg(long, value_name = "DIR", default_value = "models/base")]
-    base: PathBuf,
-    /// Folder to write the trained model, metrics, report and checkpoint into.
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-    /// Continue the interrupted run whose checkpoint is in DIR (its --out, or
-    /// the checkpoint file); give the same other arguments as the first time.
-    #[arg(long, value_name = "DIR")]
-    resume: Option<PathBuf>,
-    #[command(flatten)]
-    options: Options,
-}
-
-/// What identifies a run's inputs; a resume must match it.
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-struct Invocation {
-    data: DataArgs,
-    base: PathBuf,
-}
-
-#[derive(Debug, Args)]
-struct LexicalArgs {
-    /// Trained model folder (from `train`); its weights, thresholds, metrics
-    /// and report are rewritten.
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
-    /// The data the folder was trained on (same --format and --data).
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    options: lexical::LexicalOptions,
-}
-
-#[derive(Debug, Args)]
-struct EvalArgs {
-    /// Trained model folder (from `train`) or bundle file (from `export`).
-    #[arg(long, value_name = "DIR|FILE")]
-    model: PathBuf,
-    #[command(flatten)]
-    data: DataArgs,
-    /// Split to score.
-    #[arg(long, value_enum, default_value = "test")]
-    split: SplitArg,
-    /// Print exactly one JSON object (the model's own decision rule) on stdout.
-    #[arg(long)]
-    json: bool,
-    /// Also write every metric of every decision rule to this JSON file.
-    #[arg(long, value_name = "PATH")]
-    metrics_out: Option<PathBuf>,
-}
-
-/// The splits `--split` accepts.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SplitArg {
-    Train,
-    Validation,
-    Test,
-}
-
-impl From<SplitArg> for Split {
-    fn from(split: SplitArg) -> Split {
-        match split {
-            SplitArg::Train => Split::Train,
-            SplitArg::Validation => Split::Validation,
-            SplitArg::Test => Split::Test,
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-struct PredictArgs {
-    /// Trained model folder (from `train`) or bundle file (from `export`).
-    #[arg(long, value_name = "DIR|FILE")]
-    model: PathBuf,
-    /// CSV file with a header row and one plot per row.
-    #[arg(long, value_name = "CSV")]
-    input: PathBuf,
-    /// CSV file to write: the input columns, `predicted_genres` (joined by
-    /// "|") and a `p_GENRE` probability column per genre.
-    #[arg(long, value_name = "CSV")]
-    output: PathBuf,
-    /// Column holding the plot [default: the first of plot, text,
-    /// description, overview, summary, ONE-LINE].
-    #[arg(long, value_name = "NAME")]
-    text_col: Option<String>,
-    /// Column holding a title, prefixed to the plot as "TITLE. PLOT" (as the
-    /// movies format trains).
-    #[arg(long, value_name = "NAME")]
-    title_col: Option<String>,
-}
+use crate::train::convert::export;
+use crate::train::convert::import::{self, ImportReport, SourceLayout};
+use crate::train::data::dataset::Split;
+use crate::train::eval::evaluate::{self, score_name, Metrics};
+use crate::train::fit;
+use crate::train::fit::checkpoint::Checkpoint;
+use crate::train::fit::lexical;
+use crate::train::fit::run::RunSpec;
+use crate::train::{atomic, model_dir, predict, threads};
 
 /// Parses the process arguments and runs the chosen command.
 pub fn run() -> anyhow::Result<()> {
@@ -323,7 +32,7 @@ pub fn run() -> anyhow::Result<()> {
         Err(error) if !error.use_stderr() => return Ok(error.print()?),
         Err(error) => bail!(usage_error(&error)),
     };
-    trainer::pin_matmul_threads();
+    threads::pin_matmul_threads();
     match cli.command {
         Command::ImportBase(args) => import_base(args),
         Command::Data(args) => {
@@ -331,7 +40,7 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train(args) => {
-            trainer::tune_threads();
+            threads::tune_threads();
             train(args)
         }
         Command::Lexical(args) => add_lexical(args),
@@ -367,11 +76,6 @@ pub fn run() -> anyhow::Result<()> {
         }
     }
 }
-
-/// What `--help` says about exit codes.
-const EXIT_STATUS: &str = "Exit status: 0 on success; 2 on any error (an unknown command or flag, \
-a bad or missing value, a missing, unreadable or invalid file, a run that fails), with one \
-line on stderr saying why.";
 
 /// A command-line error without clap's usage block and tips: its message and
 /// the lines that continue it (missing arguments), which `main` joins.
@@ -440,7 +144,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         options: &args.options,
         invocation: serde_json::to_value(&invocation)?,
     };
-    let outcome = trainer::train(&spec, resume)?;
+    let outcome = fit::run::train(&spec, resume)?;
     println!(
         "best epoch {} of {} ({:.1} min); decision rule {} (temperature {:.3}, global threshold {:.2})",
         outcome.best_epoch,
@@ -469,7 +173,7 @@ fn add_lexical(args: LexicalArgs) -> anyhow::Result<()> {
             "C {} share {:.1}: validation {} {:.4}",
             candidate.c,
             candidate.share,
-            trainer::score_name(Task::MultiLabel),
+            score_name(Task::MultiLabel),
             candidate.score
         );
     }
@@ -539,7 +243,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             "rule": model.thresholds.rule,
             "report": report,
         });
-        crate::train::atomic::write(path, &serde_json::to_vec_pretty(&all)?)?;
+        atomic::write(path, &serde_json::to_vec_pretty(&all)?)?;
     }
     if args.json {
         let mut object = serde_json::to_value(own)?;

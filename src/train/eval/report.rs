@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::atomic;
-use super::calibrate::{RuleScore, Thresholds, RULE_FOLDS};
+use super::calibrate::{RuleScore, RULE_FOLDS};
 use super::charts::{self, LabelCounts};
-use super::data::Task;
-use super::evaluate::{Metrics, SplitReport};
-use super::trainer::{self, History, Options};
+use super::evaluate::{score_name, Metrics, SplitReport};
+use super::history::Training;
+use crate::labels::{Task, Thresholds};
+use crate::train::{atomic, model_dir};
 use crate::Result;
 
 pub const F1_CHART: &str = "f1_by_genre.svg";
@@ -29,10 +29,8 @@ pub struct Summary<'a> {
     pub rule_scores: &'a [RuleScore],
     pub validation: &'a SplitReport,
     pub test: &'a SplitReport,
-    pub history: &'a History,
-    pub best_epoch: usize,
-    pub seconds: f64,
-    pub options: &'a Options,
+    /// What training recorded, options included.
+    pub training: &'a Training,
 }
 
 impl Summary<'_> {
@@ -52,11 +50,11 @@ impl Summary<'_> {
             "validation": self.validation,
             "test": self.test,
             "training": {
-                "best_epoch": self.best_epoch,
-                "epochs_run": self.history.epochs.len(),
-                "seconds": self.seconds,
-                "history": self.history,
-                "options": self.options,
+                "best_epoch": self.training.best_epoch,
+                "epochs_run": self.training.history.epochs.len(),
+                "seconds": self.training.seconds,
+                "history": self.training.history,
+                "options": self.training.options,
             },
         })
     }
@@ -74,9 +72,9 @@ impl Summary<'_> {
                 Task::SingleLabel => "single-label",
             },
             self.labels.len(),
-            self.best_epoch,
-            self.history.epochs.len(),
-            self.seconds / 60.0,
+            self.training.best_epoch,
+            self.training.history.epochs.len(),
+            self.training.seconds / 60.0,
             self.thresholds.rule.name(),
             self.thresholds.temperature,
             self.thresholds.global,
@@ -111,9 +109,9 @@ impl Summary<'_> {
         let _ = writeln!(
             md,
             "\n## Training\n\n| epoch | step | validation {} | samples/s |\n|---|---|---|---|",
-            trainer::score_name(self.task)
+            score_name(self.task)
         );
-        for e in &self.history.epochs {
+        for e in &self.training.history.epochs {
             let _ = writeln!(
                 md,
                 "| {} | {} | {:.4} | {:.1} |",
@@ -197,12 +195,14 @@ pub fn write(out: &Path, summary: &Summary) -> Result<Vec<PathBuf>> {
         })
         .collect();
     let validation: Vec<(f64, f64)> = summary
+        .training
         .history
         .epochs
         .iter()
         .map(|e| (e.step as f64, e.score))
         .collect();
     let loss: Vec<(f64, f64)> = summary
+        .training
         .history
         .loss
         .iter()
@@ -227,10 +227,10 @@ pub fn write(out: &Path, summary: &Summary) -> Result<Vec<PathBuf>> {
                 "Training loss and validation score",
                 &loss,
                 &validation,
-                &format!("validation {}", trainer::score_name(summary.task)),
+                &format!("validation {}", score_name(summary.task)),
             )?,
         ),
-        (super::model_dir::REPORT_FILE, summary.markdown()),
+        (model_dir::REPORT_FILE, summary.markdown()),
     ];
     let mut written = Vec::new();
     for (name, text) in files {

@@ -2,9 +2,9 @@
 //! that calibrates probabilities, a global threshold and per-label
 //! thresholds that maximise F1, and the decision rules of EVALUATION.md.
 
-use super::{evaluate, metrics};
-use crate::labels::Task;
-pub use crate::labels::{argmax, probabilities, Rule, Thresholds};
+use super::evaluate;
+use super::metrics;
+use crate::labels::{probabilities, Rule, Task, Thresholds};
 
 /// Folds of validation that score the multi-label rules: thresholds tuned
 /// and scored on the same rows flatter the per-label rules (one threshold
@@ -190,47 +190,75 @@ pub fn tune(
         .map(|row| probabilities(row, temperature, task))
         .collect();
     let n_labels = truth.first().map_or(0, Vec::len);
-    let mut thresholds = Thresholds {
+    let thresholds = Thresholds {
         rule: Rule::for_task(task)[0],
         temperature,
         global: 0.5,
         per_label: vec![0.5; n_labels],
         max_genres,
     };
-    if task == Task::SingleLabel {
-        let columns = evaluate::all_columns(n_labels);
-        let score = evaluate::score(
-            &probabilities,
-            truth,
-            &thresholds,
-            thresholds.rule,
-            task,
-            &columns,
-        )
-        .selection_score();
-        let rule_scores = vec![RuleScore {
-            rule: thresholds.rule,
-            score,
-        }];
-        return Tuned {
-            thresholds,
-            rule_scores,
-        };
+    match task {
+        Task::SingleLabel => score_single_label(&probabilities, truth, thresholds),
+        Task::MultiLabel => pick_multi_label_rule(&probabilities, truth, thresholds, min_support),
     }
-    let fitted = |rows: &[usize], base: &Thresholds| -> Thresholds {
-        let (p, t): (Vec<Vec<f32>>, Vec<Vec<bool>>) = rows
-            .iter()
-            .map(|&i| (probabilities[i].clone(), truth[i].clone()))
-            .unzip();
-        let global = tune_global(&p, &t);
-        Thresholds {
-            global,
-            per_label: tune_per_label(&p, &t, global, min_support),
-            ..base.clone()
-        }
-    };
+}
+
+/// The single-label decision (its one rule, no thresholds) and its score.
+fn score_single_label(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    thresholds: Thresholds,
+) -> Tuned {
+    let columns = evaluate::all_columns(thresholds.per_label.len());
+    let score = evaluate::score(
+        probabilities,
+        truth,
+        &thresholds,
+        thresholds.rule,
+        Task::SingleLabel,
+        &columns,
+    )
+    .selection_score();
+    let rule_scores = vec![RuleScore {
+        rule: thresholds.rule,
+        score,
+    }];
+    Tuned {
+        thresholds,
+        rule_scores,
+    }
+}
+
+/// Thresholds of `base` tuned on the `rows` of `probabilities`.
+fn fitted_thresholds(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    rows: &[usize],
+    base: &Thresholds,
+    min_support: usize,
+) -> Thresholds {
+    let (p, t): (Vec<Vec<f32>>, Vec<Vec<bool>>) = rows
+        .iter()
+        .map(|&i| (probabilities[i].clone(), truth[i].clone()))
+        .unzip();
+    let global = tune_global(&p, &t);
+    Thresholds {
+        global,
+        per_label: tune_per_label(&p, &t, global, min_support),
+        ..base.clone()
+    }
+}
+
+/// Thresholds tuned on all of validation, and the multi-label rule whose
+/// decisions score best on the rows each fold's thresholds were not tuned on.
+fn pick_multi_label_rule(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    base: Thresholds,
+    min_support: usize,
+) -> Tuned {
     let all: Vec<usize> = (0..truth.len()).collect();
-    thresholds = fitted(&all, &thresholds);
+    let mut thresholds = fitted_thresholds(probabilities, truth, &all, &base, min_support);
     let folds: Vec<Thresholds> = (0..RULE_FOLDS)
         .map(|fold| {
             let rows: Vec<usize> = all
@@ -241,20 +269,20 @@ pub fn tune(
             if rows.is_empty() {
                 thresholds.clone()
             } else {
-                fitted(&rows, &thresholds)
+                fitted_thresholds(probabilities, truth, &rows, &thresholds, min_support)
             }
         })
         .collect();
     // The first rule (the simplest) wins ties.
     let mut best = f64::NEG_INFINITY;
     let mut rule_scores = Vec::new();
-    for &rule in Rule::for_task(task) {
+    for &rule in Rule::for_task(Task::MultiLabel) {
         let predicted: Vec<Vec<bool>> = probabilities
             .iter()
             .enumerate()
             .map(|(i, row)| folds[i % RULE_FOLDS].decide(row, rule))
             .collect();
-        let score = metrics::multi_label(truth, &predicted, &probabilities).micro_f1;
+        let score = metrics::multi_label(truth, &predicted, probabilities).micro_f1;
         rule_scores.push(RuleScore { rule, score });
         if score > best {
             best = score;
@@ -265,4 +293,35 @@ pub fn tune(
         thresholds,
         rule_scores,
     }
+}
+
+/// The score that picks a run's best epoch, from validation `logits`:
+/// micro-F1 at the tuned global threshold without calibration
+/// (multi-label), or macro-F1 (single-label).
+pub fn epoch_score(logits: &[Vec<f32>], truth: &[Vec<bool>], task: Task) -> f64 {
+    let n_labels = truth.first().map_or(0, Vec::len);
+    let probabilities: Vec<Vec<f32>> = logits
+        .iter()
+        .map(|row| probabilities(row, 1.0, task))
+        .collect();
+    let global = match task {
+        Task::MultiLabel => tune_global(&probabilities, truth),
+        Task::SingleLabel => 0.5,
+    };
+    let thresholds = Thresholds {
+        rule: Rule::for_task(task)[0],
+        temperature: 1.0,
+        global,
+        per_label: vec![global; n_labels],
+        max_genres: None,
+    };
+    evaluate::score(
+        &probabilities,
+        truth,
+        &thresholds,
+        thresholds.rule,
+        task,
+        &evaluate::all_columns(n_labels),
+    )
+    .selection_score()
 }

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use candle_core::Tensor;
 use candle_transformers::models::bert as reference;
 
-use super::atomic;
 use crate::model::weights::{self, Tensors, ENCODER_PREFIX};
 use crate::model::{Activation, Config, Encoder, Mode, Pooling, Source};
 use crate::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
+use crate::train::atomic;
 use crate::{Error, Result};
 
 /// Largest difference allowed between the converted and the original model.

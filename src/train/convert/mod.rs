@@ -1,0 +1,5 @@
+//! Import and export: base models in, quantized bundles out.
+
+pub mod export;
+pub mod import;
+pub mod rounding;

@@ -1,0 +1,6 @@
+//! Datasets: labeled plots read from their files ([`formats`]), cleaned,
+//! deduplicated and split as the evaluation protocol prescribes
+//! ([`dataset`]).
+
+pub mod dataset;
+pub mod formats;
