@@ -10,7 +10,7 @@
 //! - activations: one scale per input row, quantized on the fly to
 //!   `[-32767, 32767]` (15 bits, so the product adds almost no error of its
 //!   own beyond the bundle's quantization of the weights);
-//! - products: exact in i32 over chunks of [`CHUNK_PAIRS`] pairs of inputs,
+//! - products: exact in i32 over chunks of `CHUNK_PAIRS` (256) pairs of inputs,
 //!   each chunk's sum converted to f32 and added, then scaled by both scales.
 //!
 //! Every step is either exact integer arithmetic or the same sequence of
@@ -20,7 +20,7 @@
 //! differs by float noise between platforms, mainly gemm's attention products,
 //! which use fused multiply-add natively; rounding the activations turns that
 //! noise into occasional one-step differences, so the page and the command
-//! line agree to about 1e-4 (the README reports 3e-7 for all-f32 products;
+//! line agree to about 1e-4 (docs/BENCHMARKS.md gives the all-f32 figure;
 //! the browser test measured 8.6e-5 against its 1e-4 bound).
 //!
 //! Measured on the shipped q4_0 bundle (movies test plots, one at a time, one

@@ -94,7 +94,7 @@ pub fn token_ids(encoder: &TextEncoder, texts: &[&str]) -> Result<Vec<Vec<u32>>>
 
 /// Smoothed inverse document frequency, ln((1 + n) / (1 + df)) + 1, of every
 /// vocabulary id held by at least `min_df` of `documents` but not by all of
-/// them ([CLS] and [SEP] tell nothing); 0 for the others.
+/// them (`[CLS]` and `[SEP]` tell nothing); 0 for the others.
 pub fn idf_table(documents: &[Vec<u32>], vocab_size: usize, min_df: usize) -> Vec<f32> {
     let mut df = vec![0usize; vocab_size];
     for document in documents {
