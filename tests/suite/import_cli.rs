@@ -85,6 +85,24 @@ fn pooling_can_be_chosen() {
     assert_eq!(config.pooling, model::Pooling::Mean);
 }
 
+#[test]
+fn pooling_named_by_the_folder_is_kept() {
+    let (mean, _) = import_tiny(&["--pooling", "mean"]);
+    let out = tempfile::tempdir().unwrap();
+    let output = plotgenre(&[
+        "import-base",
+        "--from",
+        mean.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let config =
+        model::Config::from_json(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config.pooling, model::Pooling::Mean, "re-import keeps mean");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("pooling: mean"));
+}
+
 /// Runs `import-base --from FROM --out OUT`, which must fail with exit code 2
 /// and one stderr line containing `expected`.
 fn import_fails_with(from: &str, out: &Path, expected: &str) {

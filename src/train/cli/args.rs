@@ -206,8 +206,8 @@ pub struct ImportBaseArgs {
     /// Folder to write the DistilBERT base model into (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Pooling for the classification head [default: mean for sentence-transformers
-    /// folders trained with it, else cls].
+    /// Pooling for the classification head [default: the one config.json names,
+    /// else mean for sentence-transformers folders trained with it, else cls].
     #[arg(long, value_enum)]
     pub pooling: Option<Pooling>,
 }

@@ -57,7 +57,7 @@ pub struct ImportReport {
 }
 
 /// Imports the checkpoint in `from` into `out` (created if missing);
-/// `pooling` overrides the detected pooling.
+/// `pooling` overrides the pooling the folder names or implies.
 pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<ImportReport> {
     let config_path = from.join("config.json");
     let config_error =
@@ -73,6 +73,7 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
         .map(Tensor::elem_count)
         .sum();
 
+    let named_pooling = named_pooling(&source_config).map_err(config_error)?;
     let model_type = source_config["model_type"].as_str().unwrap_or_default();
     let (mut config, tensors, original_bert) = match model_type {
         "distilbert" => {
@@ -96,7 +97,9 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
             )))
         }
     };
-    config.pooling = pooling.unwrap_or_else(|| detect_pooling(from));
+    config.pooling = pooling
+        .or(named_pooling)
+        .unwrap_or_else(|| detect_pooling(from));
     config.id2label.clear();
     config.extra.remove("label2id");
     config.extra.insert(
@@ -265,6 +268,15 @@ fn rename_layer_tensor(name: &str) -> Option<String> {
         rest.strip_prefix(bert)
             .map(|param| format!("transformer.layer.{index}.{distil}{param}"))
     })
+}
+
+/// The pooling a config.json names (a folder this crate wrote, or one
+/// fine-tuned from it), so that re-importing keeps the head's input.
+fn named_pooling(config: &serde_json::Value) -> serde_json::Result<Option<Pooling>> {
+    config
+        .get("pooling")
+        .map(|value| serde_json::from_value(value.clone()))
+        .transpose()
 }
 
 /// Mean pooling when the folder is a sentence-transformers model that was
