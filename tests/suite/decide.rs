@@ -14,7 +14,8 @@ use std::process::Command;
 
 use plotgenre::labels::{Rule, Thresholds};
 use plotgenre::pipeline::Classification;
-use plotgenre::train::data::{Dataset, Format};
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::Format;
 use serde_json::{json, Value};
 
 const PLOTS: usize = 30;

@@ -12,7 +12,6 @@ use crate::{Error, Result};
 /// L-BFGS correction pairs kept.
 const LBFGS_MEMORY: usize = 10;
 
-
 /// Whether a regularisation strength can be fitted: the one rule for it.
 pub fn usable_c(c: f64) -> bool {
     c > 0.0 && c.is_finite()
@@ -156,4 +155,3 @@ pub fn fit_regression(
         .collect();
     Ok((weights, bias))
 }
-
