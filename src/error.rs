@@ -38,6 +38,10 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     DataFile { path: PathBuf, problem: String },
 
+    /// A table (CSV) file that holds no rows to read: empty, or not text.
+    #[error("{0}")]
+    Table(String),
+
     /// A model folder or training checkpoint that is missing a file or does
     /// not fit the run (wrong labels, wrong settings).
     #[error("{}: {problem}", path.display())]

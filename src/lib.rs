@@ -17,6 +17,7 @@ pub mod kernels;
 pub mod labels;
 pub mod model;
 pub mod pipeline;
+pub mod table;
 pub mod tokenize;
 
 #[cfg(feature = "train")]

@@ -1,8 +1,9 @@
 //! The browser edge: wasm-bindgen exports over a bundle the page fetched and
 //! cached. Results are plain JS objects (typed in the generated `.d.ts`);
 //! errors reach JavaScript as `Error` with the library's message. Also the
-//! CSV reader and writer of the page's batch mode: the `csv` crate that
-//! `plotgenre predict` uses, so a file reads the same in both.
+//! CSV reader and writer of the page's batch mode: the reader is
+//! [`crate::table`], which `plotgenre predict` uses, so a file reads the same
+//! in both.
 
 use std::rc::Rc;
 
@@ -14,6 +15,7 @@ use crate::bundle::{Bundle, Provenance, FORMAT_VERSION};
 use crate::explain::{GenreChoice, Occlusion, OffsetUnit};
 use crate::labels::{Rule, Task};
 use crate::pipeline::{Classification, GenreScore, Pipeline};
+use crate::table::{self, Table};
 use crate::tokenize::model_input;
 
 /// Installs the panic hook that logs a panic's message; `init()` runs it.
@@ -120,12 +122,32 @@ export interface ModelInfo {
   provenance: Provenance;
 }
 
+/** A row of a CSV file that `parseCsv` set aside. */
+export interface CsvBadRow {
+  /** The line it starts on (the header is line 1). */
+  line: number;
+  /** What is wrong with it, e.g. "2 fields, the header has 3". */
+  reason: string;
+  /** Its fields as read. */
+  fields: string[];
+}
+
 /** A CSV file read by `parseCsv`. */
 export interface CsvTable {
   /** The first row. */
   header: string[];
-  /** Every other row, each as long as the header. */
+  /** Every other row with as many fields as the header, in file order. */
   rows: string[][];
+  /** The line each of `rows` starts on. */
+  rowLines: number[];
+  /** The rows with another field count than the header, in file order. */
+  badRows: CsvBadRow[];
+  /** The field separator found on the header line: ",", ";", "\t" or "|". */
+  delimiter: string;
+  /** The text encoding assumed: "UTF-8", "windows-1252", "UTF-16LE", ... */
+  encoding: string;
+  /** What was assumed that a reader may not expect (null when nothing was). */
+  note: string | null;
 }
 "#;
 
@@ -408,21 +430,19 @@ impl Explainer {
 /// `CsvTable` of the TypeScript types above.
 #[derive(Serialize)]
 struct CsvTable {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
+    #[serde(flatten)]
+    table: Table,
+    note: Option<String>,
 }
 
-/// Reads a UTF-8 CSV file whose first row is the header; every row must have
-/// as many fields as the header, and an error names the line that does not.
+/// Reads a table file whose first row is the header (separator, encoding
+/// and bad rows as [`crate::table::read`] finds them); fails only on a file
+/// that is empty or not text.
 #[wasm_bindgen(js_name = parseCsv, unchecked_return_type = "CsvTable")]
 pub fn parse_csv(bytes: &[u8]) -> Result<JsValue, JsError> {
-    let mut reader = csv::Reader::from_reader(bytes);
-    let header = reader.headers()?.iter().map(String::from).collect();
-    let rows = reader
-        .records()
-        .map(|record| Ok(record?.iter().map(String::from).collect()))
-        .collect::<Result<_, csv::Error>>()?;
-    to_js(&CsvTable { header, rows })
+    let table = table::read(bytes)?;
+    let note = table.note();
+    to_js(&CsvTable { table, note })
 }
 
 /// CSV text of `rows` (the header first), quoted where a field needs it.

@@ -1,8 +1,10 @@
 // batch.js — batch mode: a CSV file dropped or picked, its plot and title columns chosen
 // by header name or by the user, every row classified in the worker with a progress bar,
 // a table of the results and a labeled CSV to download. The file never leaves the page;
-// CSV reading and writing are the `csv` crate's (through the worker), as in
-// `plotgenre predict`, whose output columns this matches.
+// reading (separator, encoding, ragged rows) is the crate's `table` module and writing the
+// `csv` crate's (through the worker), as in `plotgenre predict`, whose output columns this
+// matches: rows not classified (too few or many fields, an empty plot) keep their place
+// with the reason in an `error` column.
 
 import { decide } from './decide.js';
 import { element } from './dom.js';
@@ -12,6 +14,11 @@ const PLOT_NAMES = ['plot', 'text', 'description', 'overview', 'summary', 'one-l
 const TITLE_NAMES = ['title', 'name', 'movie', 'film', 'original_title'];
 /** Rows shown in the table; the download has them all. */
 const SHOWN_ROWS = 200;
+
+/** "1 row" or "N rows". */
+function rows(n) {
+  return n === 1 ? '1 row' : `${n} rows`;
+}
 
 function option(value, text) {
   const node = element('option', text);
@@ -94,11 +101,19 @@ export class BatchView {
       const bytes = new Uint8Array(await file.arrayBuffer());
       this.#table = await this.#client.call('parseCsv', { bytes }, null, [bytes.buffer]);
     } catch (error) {
+      this.#fillColumns([]);
+      this.#clearResults();
       this.#status(`Could not read ${file.name}: ${error.message}`);
       return;
     }
-    const { header, rows } = this.#table;
-    this.el.fileText.textContent = `${file.name}: ${rows.length} rows, columns ${header.join(', ')}`;
+    const { header, note, badRows } = this.#table;
+    const parts = [`${file.name}: ${rows(this.#table.rows.length)}, columns ${header.join(', ')}.`];
+    if (note) parts.push(`Note: ${note}.`);
+    if (badRows.length) {
+      const lines = badRows.map((bad) => `line ${bad.line} (${bad.reason})`);
+      parts.push(`Not classified, kept in the download with an error: ${lines.join('; ')}.`);
+    }
+    this.el.fileText.textContent = parts.join(' ');
     this.#fillColumns(header);
     this.#status(this.el.plotColumn.value === '' ? 'Choose the plot column.' : '');
     this.#clearResults();
@@ -109,6 +124,11 @@ export class BatchView {
     const columns = header.map((name, i) => option(String(i), name || `column ${i + 1}`));
     plotColumn.replaceChildren(option('', 'choose…'), ...columns);
     titleColumn.replaceChildren(option('', '(none)'), ...columns.map((c) => c.cloneNode(true)));
+    if (!header.length) {
+      plotColumn.replaceChildren();
+      titleColumn.replaceChildren();
+      return;
+    }
     const plot = findColumn(header, PLOT_NAMES);
     plotColumn.value = plot >= 0 ? String(plot) : '';
     const title = findColumn(header, TITLE_NAMES);
@@ -127,7 +147,7 @@ export class BatchView {
     progress.hidden = progressLabel.hidden = false;
     progress.max = total;
     progress.value = done;
-    this.#status(`${done} of ${total} rows classified`);
+    this.#status(`${done} of ${rows(total)} classified`);
   }
 
   /** The chosen plot and title column indexes (title null when none). */
@@ -136,22 +156,32 @@ export class BatchView {
     return { plot: Number(this.el.plotColumn.value), title: title === '' ? null : Number(title) };
   }
 
+  /** Indexes of the rows whose plot is not blank: the ones classified. */
+  #withPlot() {
+    const { plot } = this.#columns();
+    return this.#table.rows.flatMap((row, i) => (row[plot].trim() === '' ? [] : [i]));
+  }
+
   async #run() {
-    const { rows } = this.#table;
+    const all = this.#table.rows;
     const { plot, title } = this.#columns();
-    const texts = rows.map((r) => r[plot]);
-    const titles = title === null ? null : rows.map((r) => r[title]);
+    const indexes = this.#withPlot();
+    const texts = indexes.map((i) => all[i][plot]);
+    const titles = title === null ? null : indexes.map((i) => all[i][title]);
     const { run, cancel, plotColumn, titleColumn } = this.el;
     run.disabled = plotColumn.disabled = titleColumn.disabled = true;
     cancel.hidden = false;
-    this.#progress(0, rows.length);
+    this.#progress(0, texts.length);
     const request = this.#client.request('classifyRows', { texts, titles }, ({ done, total }) => {
       if (done !== undefined) this.#progress(done, total);
     });
     this.#running = request.id;
     try {
-      this.#results = await request.promise;
-      this.#status(`${rows.length} rows classified.`);
+      const classified = await request.promise;
+      this.#results = all.map(() => null);
+      indexes.forEach((row, i) => { this.#results[row] = classified[i]; });
+      const empty = all.length - texts.length;
+      this.#status(`${rows(texts.length)} classified.${empty ? ` ${rows(empty)} with an empty plot: no genres.` : ''}`);
       this.#renderTable();
       this.el.download.hidden = false;
     } catch (error) {
@@ -175,39 +205,50 @@ export class BatchView {
   }
 
   #renderTable() {
-    const { rows } = this.#table;
+    const all = this.#table.rows;
     const { plot, title } = this.#columns();
-    const shown = rows.slice(0, SHOWN_ROWS);
+    const shown = all.slice(0, SHOWN_ROWS);
     this.el.tbody.replaceChildren(...shown.map((row, i) => {
       const tr = document.createElement('tr');
       tr.append(
         element('td', String(i + 1)),
         element('td', title === null ? '' : row[title]),
         element('td', row[plot]),
-        element('td', this.#genres(this.#results[i]).join(', ')),
+        element('td', this.#results[i] ? this.#genres(this.#results[i]).join(', ') : '(empty plot: no genres)'),
       );
       return tr;
     }));
-    this.el.caption.textContent = rows.length > SHOWN_ROWS
-      ? `The first ${SHOWN_ROWS} of ${rows.length} rows; the download has them all.`
-      : `${rows.length} rows.`;
+    this.el.caption.textContent = all.length > SHOWN_ROWS
+      ? `The first ${SHOWN_ROWS} of ${all.length} rows; the download has them all.`
+      : `${rows(all.length)}.`;
     this.el.tableWrap.hidden = false;
   }
 
-  /** The input's columns, then predicted_genres and one p_GENRE column per genre. */
+  /**
+   * The input's columns, then predicted_genres and one p_GENRE column per genre (written
+   * exactly, so re-applying the rule to them gives the genres), and an `error` column when
+   * some rows were not classified; every row in file order.
+   */
   async #download() {
-    const { header, rows } = this.#table;
+    const { header, rows: good, rowLines, badRows } = this.#table;
     const labels = this.#info.labels;
+    const blank = labels.map(() => '');
+    const lines = good.map((row, i) => {
+      const result = this.#results[i];
+      if (!result) return [rowLines[i], [...row, '', ...blank], `line ${rowLines[i]}: empty plot: no genres`];
+      const probability = new Map(result.genres.map((g) => [g.genre, g.probability]));
+      const genres = this.#genres(result).join('|');
+      return [rowLines[i], [...row, genres, ...labels.map((label) => String(probability.get(label)))], ''];
+    });
+    for (const bad of badRows) {
+      const fields = header.map((_, i) => bad.fields[i] ?? '');
+      lines.push([bad.line, [...fields, '', ...blank], `line ${bad.line}: ${bad.reason}`]);
+    }
+    lines.sort((a, b) => a[0] - b[0]);
+    const withError = lines.some(([, , error]) => error !== '');
     const out = [
-      [...header, 'predicted_genres', ...labels.map((l) => `p_${l}`)],
-      ...rows.map((row, i) => {
-        const probability = new Map(this.#results[i].genres.map((g) => [g.genre, g.probability]));
-        return [
-          ...row,
-          this.#genres(this.#results[i]).join('|'),
-          ...labels.map((label) => probability.get(label).toFixed(4)),
-        ];
-      }),
+      [...header, 'predicted_genres', ...labels.map((l) => `p_${l}`), ...(withError ? ['error'] : [])],
+      ...lines.map(([, row, error]) => (withError ? [...row, error] : row)),
     ];
     const text = await this.#client.call('writeCsv', { rows: out });
     const url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));

@@ -152,6 +152,7 @@ async function firstVisit(context, server, plot) {
   const batch = await runBatch(page);
   const picker = await columnPicker(page);
   const longTasks = await page.evaluate((t) => window.__longTasks.filter((task) => task.start >= t), since);
+  const messy = await messyFiles(page);
 
   const security = await page.evaluate(() => new Promise((resolve) => {
     const report = { violations: [], inlineRan: false, eval: null, cookie: document.cookie };
@@ -184,7 +185,7 @@ async function firstVisit(context, server, plot) {
   const afterLoad = server.hits.slice(mark);
   const cookies = await context.cookies();
   await page.close();
-  return { loaded, known, explained, raised, lowered, reset, live, cancelled, batch, picker, longTasks, security, focusOrder, unlabeled, phone, afterLoad, cookies };
+  return { loaded, known, explained, raised, lowered, reset, live, cancelled, batch, picker, messy, longTasks, security, focusOrder, unlabeled, phone, afterLoad, cookies };
 }
 
 /** Clicks `genre`'s name and waits for its explanation; returns what the panel shows. */
@@ -270,6 +271,34 @@ async function columnPicker(page) {
   await page.selectOption('#plot-column', { label: 'Story' });
   const after = await page.evaluate(() => document.getElementById('batch-run').disabled);
   return { disabledBefore: before, disabledAfter: after };
+}
+
+/**
+ * Files as people have them: semicolons in Windows-1252 with a short row and an empty
+ * plot, then an empty file, which must also clear the previous file's column choice.
+ */
+async function messyFiles(page) {
+  const file = path.join(args.work, 'messy.csv');
+  await writeFile(file, Buffer.from('title;plot\nCaf\xe9;A wedding planner falls in love.\nBroken\nBlank;  \n', 'latin1'));
+  await page.setInputFiles('#csv-file', file);
+  await page.waitForFunction(() => !document.getElementById('batch-run').disabled);
+  const fileText = await page.textContent('#batch-file');
+  await page.click('#batch-run');
+  await page.waitForSelector('#batch-download:not([hidden])', { timeout: WAIT_MS });
+  const status = await page.textContent('#batch-status');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#batch-download')]);
+  const saved = path.join(args.work, 'messy-labeled.csv');
+  await download.saveAs(saved);
+  const empty = path.join(args.work, 'empty.csv');
+  await writeFile(empty, '');
+  await page.setInputFiles('#csv-file', empty);
+  await page.waitForFunction(() => document.getElementById('batch-status').textContent.includes('empty'));
+  const after = await page.evaluate(() => ({
+    status: document.getElementById('batch-status').textContent,
+    plotOptions: document.getElementById('plot-column').options.length,
+    runDisabled: document.getElementById('batch-run').disabled,
+  }));
+  return { fileText, status, csv: await readFile(saved, 'utf8'), empty: after };
 }
 
 /** The second visit with the server down and the browser offline. */

@@ -20,6 +20,7 @@ const CRATE_LAYERS: &[(&str, u32)] = &[
     ("error", 0),
     ("kernels", 1),
     ("labels", 1),
+    ("table", 1),
     ("tokenize", 1),
     ("model", 2),
     ("pipeline", 3),

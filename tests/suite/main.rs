@@ -8,6 +8,7 @@ mod common;
 mod architecture;
 mod fused;
 mod minilm_parity;
+mod table;
 mod text_limits;
 mod tiny_model;
 mod tokenizer;
@@ -45,6 +46,8 @@ mod npm_package;
 mod optim;
 #[cfg(feature = "train")]
 mod page;
+#[cfg(feature = "train")]
+mod predict;
 #[cfg(feature = "train")]
 mod rounding;
 #[cfg(feature = "train")]

@@ -300,6 +300,52 @@ fn batch_csv_of_50_rows_gives_50_labeled_rows() {
 }
 
 /// Whether a probability is too close to its threshold for float noise to be ruled out.
+#[test]
+fn semicolon_latin1_files_with_bad_rows_and_empty_files_read_as_in_predict() {
+    let Some(run) = run() else { return };
+    let messy = &run.report["first"]["messy"];
+    let file_text = messy["fileText"].as_str().unwrap();
+    for said in [
+        "2 rows",
+        "read decoded as windows-1252, fields separated by semicolons",
+        "line 3 (1 fields, the header has 2)",
+    ] {
+        assert!(file_text.contains(said), "{said:?} not in {file_text:?}");
+    }
+    let status = messy["status"].as_str().unwrap();
+    assert!(
+        status.contains("1 row classified.") && status.contains("1 row with an empty plot"),
+        "{status}"
+    );
+    let mut reader = csv::Reader::from_reader(messy["csv"].as_str().unwrap().as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header.last().map(String::as_str), Some("error"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let firsts: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(firsts, ["Café", "Broken", "Blank"]);
+    let errors: Vec<&str> = rows.iter().map(|r| &r[r.len() - 1]).collect();
+    assert_eq!(
+        errors,
+        [
+            "",
+            "line 3: 1 fields, the header has 2",
+            "line 4: empty plot: no genres"
+        ]
+    );
+    assert!(!rows[0][2].is_empty() && rows[2][2].is_empty());
+
+    let empty = &messy["empty"];
+    assert!(
+        empty["status"].as_str().unwrap().ends_with("empty file"),
+        "{empty}"
+    );
+    assert_eq!(
+        empty["plotOptions"], 0,
+        "the previous file's columns are cleared"
+    );
+    assert_eq!(empty["runDisabled"], true);
+}
+
 fn near_threshold(thresholds: &Thresholds, probabilities: &[f32]) -> bool {
     probabilities.iter().enumerate().any(|(i, p)| {
         let t = match thresholds.rule {

@@ -297,6 +297,7 @@ fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(&rows[0][2], "Learning|Sport");
     assert_eq!(&rows[1][2], "Urban");
+    assert_eval_all_and_predict_notes(dir.path(), &out, &predictions);
 
     // The exported bundle is the same model: exactly at f32, nearly at q8_0.
     for (quant, tolerance) in [("f32", 1e-9), ("q8_0", 0.02)] {
@@ -306,6 +307,55 @@ fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
             "{quant} bundle: micro-F1 {f1} against the folder's {test_f1}"
         );
     }
+}
+
+/// `eval --split all` scores every row and names the data's genres the model
+/// lacks; `predict` on its own output replaces its columns, says so, and
+/// prints the rule it applied.
+fn assert_eval_all_and_predict_notes(dir: &Path, model: &Path, predictions: &Path) {
+    let data = dir.join("own.csv");
+    std::fs::write(
+        &data,
+        "plot,genres\nat school 1,Learning\nin the city 2,Urban|Western\nthe team 3,Sport\n",
+    )
+    .unwrap();
+    let mut args = with_data("eval", path_str(&data));
+    args.extend(["--model", path_str(model), "--split", "all", "--json"].map(String::from));
+    let eval = run_ok(&mut plotgenre(&args));
+    let object: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(object["rows"], 3, "every row is scored");
+    let stderr = String::from_utf8_lossy(&eval.stderr);
+    assert!(
+        stderr.contains("the model lacks these genres of the data: Western"),
+        "{stderr}"
+    );
+
+    let again = dir.join("again.csv");
+    let predict = run_ok(&mut plotgenre(&[
+        "predict",
+        "--model",
+        path_str(model),
+        "--input",
+        path_str(predictions),
+        "--output",
+        path_str(&again),
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        std::fs::read_to_string(predictions).unwrap()
+    );
+    let stderr = String::from_utf8_lossy(&predict.stderr);
+    assert!(
+        stderr.contains(
+            "replaced the input's own columns predicted_genres, p_Learning, p_Sport, p_Urban"
+        ),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&predict.stdout);
+    assert!(
+        stdout.contains("(2 rows classified)") && stdout.contains("rule: "),
+        "{stdout}"
+    );
 }
 
 /// Exports `model` at `quant` into `dir` and returns the bundle's micro-F1

@@ -257,7 +257,7 @@ pub struct EvalArgs {
     pub model: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Split to score.
+    /// Split to score; `all` scores every row of the file (your own labelled set).
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
     /// Print exactly one JSON object (the model's own decision rule) on stdout.
@@ -274,14 +274,17 @@ pub enum SplitArg {
     Train,
     Validation,
     Test,
+    All,
 }
 
-impl From<SplitArg> for Split {
-    fn from(split: SplitArg) -> Split {
-        match split {
-            SplitArg::Train => Split::Train,
-            SplitArg::Validation => Split::Validation,
-            SplitArg::Test => Split::Test,
+impl SplitArg {
+    /// The split named; `None` for all rows.
+    pub fn split(self) -> Option<Split> {
+        match self {
+            SplitArg::Train => Some(Split::Train),
+            SplitArg::Validation => Some(Split::Validation),
+            SplitArg::Test => Some(Split::Test),
+            SplitArg::All => None,
         }
     }
 }

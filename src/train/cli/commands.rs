@@ -2,13 +2,15 @@
 //! the results. Errors arrive here as `anyhow` chains and leave as one line
 //! on stderr.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 
 use super::args::{
-    Cli, Command, EvalArgs, ExplainArgs, ImportBaseArgs, Invocation, LexicalArgs, TrainArgs,
+    Cli, Command, EvalArgs, ExplainArgs, ImportBaseArgs, Invocation, LexicalArgs, PredictArgs,
+    SplitArg, TrainArgs,
 };
 use crate::bundle::Bundle;
 use crate::explain::{self, GenreChoice, OffsetUnit};
@@ -16,7 +18,7 @@ use crate::labels::{Task, Thresholds};
 use crate::pipeline::Pipeline;
 use crate::train::convert::export;
 use crate::train::convert::import::{self, ImportReport, SourceLayout};
-use crate::train::data::dataset::Split;
+use crate::train::data::dataset::{Dataset, Example, Split};
 use crate::train::eval::evaluate::{self, score_name, Metrics};
 use crate::train::fit;
 use crate::train::fit::checkpoint::Checkpoint;
@@ -51,9 +53,7 @@ pub fn run() -> anyhow::Result<()> {
                 text: args.text_col.as_deref(),
                 title: args.title_col.as_deref(),
             };
-            let rows = predict::predict_csv(&model, &args.input, &args.output, &columns)?;
-            println!("wrote {} ({rows} rows)", args.output.display());
-            Ok(())
+            predict_file(&model, &args, &columns)
         }
         Command::Explain(args) => explain(args),
         Command::Export(args) => {
@@ -87,6 +87,52 @@ fn usage_error(error: &clap::Error) -> String {
     let message = rendered.split("\n\n").next().unwrap_or_default();
     let message = message.strip_prefix("error: ").unwrap_or(message);
     format!("{message} (see --help)")
+}
+
+/// `predict`: classifies the file with a progress bar (on a terminal),
+/// reports on stderr what it skipped, replaced or assumed, and prints the rule.
+fn predict_file(
+    model: &Pipeline,
+    args: &PredictArgs,
+    columns: &predict::Columns,
+) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows · {per_sec} · ETA {eta}")
+    {
+        bar.set_style(style);
+    }
+    let rows = predict::PlotRows::open(&args.input, columns)?;
+    bar.set_length(rows.table().rows.len() as u64);
+    let summary = predict::predict_csv(model, &rows, &args.output, &bar)?;
+    bar.finish_and_clear();
+    report_table(summary.note, summary.skipped.iter().map(|(l, r)| (*l, r)));
+    if !summary.replaced.is_empty() {
+        eprintln!(
+            "replaced the input's own columns {} with new ones",
+            summary.replaced.join(", ")
+        );
+    }
+    let rows = match summary.classified {
+        1 => "1 row classified".to_string(),
+        n => format!("{n} rows classified"),
+    };
+    println!("wrote {} ({rows})", args.output.display());
+    println!(
+        "rule: {}",
+        predict::describe_rule(&model.thresholds, &model.labels)
+    );
+    Ok(())
+}
+
+/// Says on stderr what reading a table assumed, and each row not used.
+fn report_table<'a>(note: Option<String>, skipped: impl Iterator<Item = (u64, &'a String)>) {
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    for (line, reason) in skipped {
+        eprintln!("warning: line {line} not classified: {reason}");
+    }
 }
 
 /// Loads a trained model folder or a bundle file.
@@ -228,8 +274,9 @@ fn headline(metrics: &Metrics) -> String {
 fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let dataset = args.data.load()?;
-    let split = Split::from(args.split);
-    let report = evaluate::evaluate_split(&model, dataset.split(split), &dataset.labels)?;
+    let (split, examples) = chosen_rows(&dataset, args.split);
+    report_unscored(&dataset.labels, &model.labels);
+    let report = evaluate::evaluate_split(&model, &examples, &dataset.labels)?;
     let own = report
         .rules
         .get(model.thresholds.rule.name())
@@ -238,7 +285,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         let all = serde_json::json!({
             "model": args.model,
             "dataset": dataset.path,
-            "split": split.name(),
+            "split": split,
             "task": model.task,
             "rule": model.thresholds.rule,
             "report": report,
@@ -256,7 +303,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     }
     println!(
         "{} split of {}: {} rows, {} labels scored (the model has {}), decision rule {}",
-        split.name(),
+        split,
         dataset.path.display(),
         report.rows,
         report.per_label.len(),
@@ -281,6 +328,34 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The rows `--split` names and its name: one split, or every row of the file.
+fn chosen_rows(dataset: &Dataset, split: SplitArg) -> (&'static str, Cow<'_, [Example]>) {
+    match split.split() {
+        Some(split) => (split.name(), Cow::Borrowed(dataset.split(split))),
+        None => {
+            let all = Split::ALL
+                .iter()
+                .flat_map(|&s| dataset.split(s).iter().cloned());
+            ("all", Cow::Owned(all.collect()))
+        }
+    }
+}
+
+/// Names on stderr the genres of the data that the model lacks: not scored.
+fn report_unscored(data_labels: &[String], model_labels: &[String]) {
+    let dropped: Vec<&str> = data_labels
+        .iter()
+        .filter(|l| !model_labels.contains(l))
+        .map(String::as_str)
+        .collect();
+    if !dropped.is_empty() {
+        eprintln!(
+            "note: not scored, the model lacks these genres of the data: {}",
+            dropped.join(", ")
+        );
+    }
 }
 
 fn explain(args: ExplainArgs) -> anyhow::Result<()> {
@@ -311,11 +386,14 @@ fn explain(args: ExplainArgs) -> anyhow::Result<()> {
         text: args.text_col.as_deref(),
         title: args.title_col.as_deref(),
     };
-    let mut rows = predict::PlotRows::open(input, &columns)?;
-    let mut row = 0;
-    while let Some(record) = rows.next_row()? {
-        row += 1;
-        let (title, plot) = rows.title_and_plot(&record);
+    let rows = predict::PlotRows::open(input, &columns)?;
+    let table = rows.table();
+    report_table(
+        table.note(),
+        table.bad_rows.iter().map(|b| (b.line, &b.reason)),
+    );
+    for (row, record) in (1..).zip(&table.rows) {
+        let (title, plot) = rows.title_and_plot(record);
         show(Some(row), title, &plot)?;
     }
     Ok(())
