@@ -92,9 +92,14 @@ function start(client) {
   /** Classifies the form's plot; a request made while one runs is merged into one rerun. */
   async function classify() {
     clearTimeout(timer);
-    if (!ready || !form.plot.value.trim()) return;
+    if (!ready) return;
     if (busy) {
       again = true;
+      return;
+    }
+    if (!form.plot.value.trim()) {
+      forgetExplanation();
+      results.clear();
       return;
     }
     busy = true;

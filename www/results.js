@@ -15,6 +15,7 @@ export class ResultsView {
   #defaultValue = 50;
   #onPick;
   #picked = null;
+  #hint;
 
   /**
    * `onChange` is called when the slider moves, so other views can re-derive too;
@@ -24,6 +25,7 @@ export class ResultsView {
     this.#onPick = onPick;
     this.list = list;
     this.summary = summary;
+    this.#hint = summary.textContent;
     this.slider = slider;
     this.sliderText = sliderText;
     this.reset = reset;
@@ -59,6 +61,14 @@ export class ResultsView {
     this.#result = result;
     this.list.dataset.runs = String(Number(this.list.dataset.runs) + 1);
     this.#render();
+  }
+
+  /** Removes the genres shown: the plot they were for is gone. */
+  clear() {
+    this.#result = null;
+    this.unpick();
+    this.list.replaceChildren();
+    this.summary.textContent = this.#hint;
   }
 
   /** Forgets the picked genre (its explanation is gone). */

@@ -179,13 +179,31 @@ async function firstVisit(context, server, plot) {
   const unlabeled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
     .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label')).map((el) => el.id));
 
+  const emptied = await emptiedPlot(page);
+  const head = await page.evaluate(() => ({
+    description: document.querySelector('meta[name="description"]')?.content ?? '',
+    dir: ['title', 'plot'].map((id) => document.getElementById(id).getAttribute('dir')),
+  }));
+
   await page.setViewportSize({ width: 390, height: 844 });
   const phone = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: innerWidth }));
   await page.screenshot({ path: path.join(args.work, 'phone.png'), fullPage: true });
   const afterLoad = server.hits.slice(mark);
   const cookies = await context.cookies();
   await page.close();
-  return { loaded, known, explained, raised, lowered, reset, live, cancelled, batch, picker, messy, longTasks, security, focusOrder, unlabeled, phone, afterLoad, cookies };
+  return { loaded, known, explained, raised, lowered, reset, live, cancelled, batch, picker, messy, longTasks, security, focusOrder, unlabeled, emptied, head, phone, afterLoad, cookies };
+}
+
+/** Empties the plot box after a result; returns the genres and summary left on screen. */
+async function emptiedPlot(page) {
+  await page.fill('#plot', '');
+  // A stale list never empties: give up after the live-classification delay and report it.
+  await page.waitForFunction(() => document.querySelectorAll('#genres li').length === 0, null, { timeout: 3000 })
+    .catch(() => {});
+  return page.evaluate(() => ({
+    genres: document.querySelectorAll('#genres li').length,
+    summary: document.getElementById('summary').textContent,
+  }));
 }
 
 /** Clicks `genre`'s name and waits for its explanation; returns what the panel shows. */

@@ -525,6 +525,26 @@ fn no_request_after_load_no_cookies_and_a_strict_csp() {
 }
 
 #[test]
+fn emptying_the_plot_box_clears_its_result() {
+    let Some(run) = run() else { return };
+    let emptied = &run.report["first"]["emptied"];
+    assert_eq!(
+        emptied["genres"], 0,
+        "genres of a plot no longer there: {emptied}"
+    );
+    assert_eq!(emptied["summary"], "Type or pick a plot to see its genres.");
+}
+
+#[test]
+fn the_page_reads_either_text_direction_and_describes_itself() {
+    let Some(run) = run() else { return };
+    let head = &run.report["first"]["head"];
+    assert_eq!(head["dir"], serde_json::json!(["auto", "auto"]), "{head}");
+    let description = head["description"].as_str().unwrap_or_default();
+    assert!(description.len() >= 50, "meta description: {description:?}");
+}
+
+#[test]
 fn the_page_is_keyboard_and_phone_friendly() {
     let Some(run) = run() else { return };
     let first = &run.report["first"];
