@@ -15,6 +15,7 @@ pub mod error;
 pub mod explain;
 pub mod kernels;
 pub mod labels;
+pub mod language;
 pub mod model;
 pub mod pipeline;
 pub mod table;

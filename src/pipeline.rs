@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::labels::{self, Task, Thresholds};
+use crate::language::{self, Unfamiliar};
 use crate::model::{Classifier, Mode};
 use crate::tokenize::TextEncoder;
 use crate::Result;
@@ -18,6 +19,8 @@ pub struct Logits {
     pub rows: Vec<Vec<f32>>,
     /// Whether each text was cut to the model's maximum length.
     pub truncated: Vec<bool>,
+    /// Why each text looks unlike the English plots the model learned from, if it does.
+    pub unfamiliar: Vec<Option<Unfamiliar>>,
 }
 
 /// Runs `model` over `texts` in length-sorted batches.
@@ -27,6 +30,7 @@ pub fn logits(model: &Classifier, encoder: &TextEncoder, texts: &[&str]) -> Resu
     let mut out = Logits {
         rows: vec![Vec::new(); texts.len()],
         truncated: vec![false; texts.len()],
+        unfamiliar: vec![None; texts.len()],
     };
     for chunk in order.chunks(INFERENCE_BATCH) {
         let batch_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
@@ -34,9 +38,11 @@ pub fn logits(model: &Classifier, encoder: &TextEncoder, texts: &[&str]) -> Resu
         let rows = model
             .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer)?
             .to_vec2::<f32>()?;
-        for ((&i, row), truncated) in chunk.iter().zip(rows).zip(batch.truncated) {
+        for (k, (&i, row)) in chunk.iter().zip(rows).enumerate() {
+            let read = texts[i].get(..batch.read_bytes[k]).unwrap_or(texts[i]);
             out.rows[i] = row;
-            out.truncated[i] = truncated;
+            out.truncated[i] = batch.truncated[k];
+            out.unfamiliar[i] = language::assess(read, batch.pieces[k]);
         }
     }
     Ok(out)
@@ -59,6 +65,8 @@ pub struct Classification {
     pub genres: Vec<GenreScore>,
     /// The text was longer than the model reads; only its beginning counted.
     pub truncated: bool,
+    /// Why the text looks unlike the English plots the model learned from, if it does.
+    pub unfamiliar: Option<Unfamiliar>,
 }
 
 impl Classification {
@@ -87,24 +95,25 @@ impl Pipeline {
         Ok(self.calibrated(texts)?.0)
     }
 
-    /// Probabilities and truncation flags of `texts`.
-    fn calibrated(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Vec<bool>)> {
+    /// Probabilities of `texts`, with the logits' flags (truncation, unfamiliar text).
+    fn calibrated(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Logits)> {
         let logits = logits(&self.model, &self.tokenizer, texts)?;
         let probabilities = logits
             .rows
             .iter()
             .map(|row| labels::probabilities(row, self.thresholds.temperature, self.task))
             .collect();
-        Ok((probabilities, logits.truncated))
+        Ok((probabilities, logits))
     }
 
     /// Genres of each text, sorted by probability, flagged by the model's rule.
     pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>> {
-        let (probabilities, truncated) = self.calibrated(texts)?;
+        let (probabilities, logits) = self.calibrated(texts)?;
         Ok(probabilities
             .into_iter()
-            .zip(truncated)
-            .map(|(probabilities, truncated)| {
+            .zip(logits.truncated)
+            .zip(logits.unfamiliar)
+            .map(|((probabilities, truncated), unfamiliar)| {
                 let flags = self.thresholds.decide(&probabilities, self.thresholds.rule);
                 let mut genres: Vec<GenreScore> = self
                     .labels
@@ -118,7 +127,11 @@ impl Pipeline {
                     })
                     .collect();
                 genres.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-                Classification { genres, truncated }
+                Classification {
+                    genres,
+                    truncated,
+                    unfamiliar,
+                }
             })
             .collect())
     }

@@ -4,10 +4,11 @@
 
 use candle_core::{Device, Tensor};
 use tokenizers::{
-    NormalizerWrapper, PaddingParams, PaddingStrategy, PreTokenizerWrapper, Tokenizer,
-    TruncationParams,
+    Encoding, ModelWrapper, NormalizerWrapper, PaddingParams, PaddingStrategy, PreTokenizerWrapper,
+    Tokenizer, TruncationParams,
 };
 
+use crate::language::WordPieces;
 use crate::{Error, Result};
 
 /// Maximum tokens per text unless configured otherwise (`[CLS]` and `[SEP]` included).
@@ -29,6 +30,10 @@ pub struct Batch {
     pub lengths: Vec<usize>,
     /// Whether each text was cut to the maximum length.
     pub truncated: Vec<bool>,
+    /// How WordPiece cut each text's words (what `language::assess` judges).
+    pub pieces: Vec<WordPieces>,
+    /// The byte length of each text's part the model reads.
+    pub read_bytes: Vec<usize>,
 }
 
 /// A WordPiece tokenizer configured for one model.
@@ -36,6 +41,8 @@ pub struct Batch {
 pub struct TextEncoder {
     tokenizer: Tokenizer,
     max_length: usize,
+    /// The vocabulary's unknown-word token, if it has one.
+    unknown_id: Option<u32>,
     /// Cutting a text at ASCII whitespace keeps the tokens before the cut.
     cuts_at_whitespace: bool,
 }
@@ -88,6 +95,7 @@ impl TextEncoder {
         }));
         Ok(Self {
             cuts_at_whitespace: cuts_at_whitespace(&tokenizer),
+            unknown_id: unknown_id(&tokenizer),
             tokenizer,
             max_length,
         })
@@ -105,8 +113,7 @@ impl TextEncoder {
             .tokenizer
             .encode(self.readable(text)?, true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let end = encoding.get_offsets().iter().map(|&(_, end)| end).max();
-        Ok((end.unwrap_or(0), !encoding.get_overflowing().is_empty()))
+        Ok((read_end(&encoding), !encoding.get_overflowing().is_empty()))
     }
 
     /// Encodes texts into one padded batch on the CPU.
@@ -120,7 +127,7 @@ impl TextEncoder {
             .collect::<Result<Vec<_>>>()?;
         let encodings = self
             .tokenizer
-            .encode_batch(readable, true)
+            .encode_batch(readable.clone(), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         let seq = encodings[0].len();
         let ids: Vec<u32> = encodings
@@ -139,12 +146,20 @@ impl TextEncoder {
             .iter()
             .map(|e| !e.get_overflowing().is_empty())
             .collect();
+        let read_bytes: Vec<usize> = encodings.iter().map(read_end).collect();
+        let pieces = encodings
+            .iter()
+            .zip(&readable)
+            .map(|(e, text)| word_pieces(e, text, self.unknown_id))
+            .collect();
         let shape = (texts.len(), seq);
         Ok(Batch {
             input_ids: Tensor::from_vec(ids, shape, &Device::Cpu)?,
             attention_mask: Tensor::from_vec(mask, shape, &Device::Cpu)?,
             lengths,
             truncated,
+            pieces,
+            read_bytes,
         })
     }
 
@@ -172,6 +187,49 @@ impl TextEncoder {
         }
         Ok(text)
     }
+}
+
+/// The byte offset where the last token of `encoding` ends.
+fn read_end(encoding: &Encoding) -> usize {
+    let ends = encoding.get_offsets().iter().map(|&(_, end)| end);
+    ends.max().unwrap_or(0)
+}
+
+/// The id of the tokenizer's unknown-word token (WordPiece's `unk_token`, else `[UNK]`).
+fn unknown_id(tokenizer: &Tokenizer) -> Option<u32> {
+    let name = match tokenizer.get_model() {
+        ModelWrapper::WordPiece(model) => model.unk_token.clone(),
+        _ => "[UNK]".to_string(),
+    };
+    tokenizer.token_to_id(&name)
+}
+
+/// Counts the words of `encoding` with a letter, and those WordPiece cut into
+/// several tokens or read as unknown (`text` is what was encoded).
+fn word_pieces(encoding: &Encoding, text: &str, unknown_id: Option<u32>) -> WordPieces {
+    let mut counts = WordPieces::default();
+    let tokens = encoding.get_word_ids().iter().zip(encoding.get_ids());
+    let mut tokens = tokens.zip(encoding.get_offsets()).peekable();
+    while let Some(((word, &id), &(start, mut end))) = tokens.next() {
+        let Some(word) = word else { continue };
+        let mut pieced = Some(id) == unknown_id;
+        while let Some(((next, _), (_, next_end))) = tokens.peek() {
+            if **next != Some(*word) {
+                break;
+            }
+            pieced = true;
+            end = end.max(*next_end);
+            tokens.next();
+        }
+        if text
+            .get(start..end)
+            .is_some_and(|w| w.chars().any(char::is_alphabetic))
+        {
+            counts.words += 1;
+            counts.pieced += usize::from(pieced);
+        }
+    }
+    counts
 }
 
 /// Checks every `TemplateProcessing` in a tokenizer.json as `tokenizers`

@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use crate::bundle::{Bundle, Provenance, FORMAT_VERSION};
 use crate::explain::{GenreChoice, Occlusion, OffsetUnit};
 use crate::labels::{Rule, Task};
+use crate::language::Unfamiliar;
 use crate::pipeline::{Classification, GenreScore, Pipeline};
 use crate::table::{self, Table};
 use crate::tokenize::model_input;
@@ -63,6 +64,11 @@ export interface Classification {
   predicted: string[];
   /** The plot was longer than the model reads; only its beginning counted. */
   truncated: boolean;
+  /** Present when the plot looks unlike the English plots the model learned from:
+   * "script" (mostly not Latin letters) or "vocabulary" (mostly not English words). */
+  unfamiliar?: "script" | "vocabulary";
+  /** A sentence to show next to the result when `unfamiliar` is set. */
+  textWarning?: string;
 }
 
 /** One word of the plot and how much it argues for a genre. */
@@ -205,10 +211,15 @@ fn options<T: Default + DeserializeOwned>(
 
 /// `Classification` of the TypeScript types above.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct JsClassification {
     genres: Vec<GenreScore>,
     predicted: Vec<String>,
     truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unfamiliar: Option<Unfamiliar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_warning: Option<&'static str>,
 }
 
 impl From<Classification> for JsClassification {
@@ -218,6 +229,8 @@ impl From<Classification> for JsClassification {
             genres: result.genres,
             predicted,
             truncated: result.truncated,
+            unfamiliar: result.unfamiliar,
+            text_warning: result.unfamiliar.map(Unfamiliar::message),
         }
     }
 }

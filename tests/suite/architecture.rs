@@ -18,6 +18,7 @@ const MAX_FUNCTION_LINES: usize = 80;
 /// folders and files form layers of their own.
 const CRATE_LAYERS: &[(&str, u32)] = &[
     ("error", 0),
+    ("language", 0),
     ("kernels", 1),
     ("labels", 1),
     ("table", 1),

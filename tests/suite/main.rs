@@ -7,6 +7,7 @@ mod common;
 
 mod architecture;
 mod fused;
+mod language;
 mod minilm_parity;
 mod table;
 mod text_limits;
