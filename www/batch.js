@@ -4,20 +4,32 @@
 // reading (separator, encoding, ragged rows) is the crate's `table` module and writing the
 // `csv` crate's (through the worker), as in `plotgenre predict`, whose output columns this
 // matches: rows not classified (too few or many fields, an empty plot) keep their place
-// with the reason in an `error` column.
+// with the reason in an `error` column, and a file's own predicted_genres, p_GENRE and
+// error columns (a labeled file uploaded again) are replaced, not repeated. Progress is
+// announced a few times per run, not on every chunk.
 
 import { decide } from './decide.js';
 import { element } from './dom.js';
+import { count } from './format.js';
 
 /** Header names recognised as the plot and the title column, case-insensitively. */
 const PLOT_NAMES = ['plot', 'text', 'description', 'overview', 'summary', 'one-line', 'synopsis', 'storyline'];
 const TITLE_NAMES = ['title', 'name', 'movie', 'film', 'original_title'];
 /** Rows shown in the table; the download has them all. */
 const SHOWN_ROWS = 200;
+/** Progress is announced at each quarter of a run, or after this long without news. */
+const ANNOUNCE_QUARTERS = 4;
+const ANNOUNCE_MS = 5000;
+/** The columns the download writes itself (`plotgenre predict` writes the same). */
+const GENRES_COLUMN = 'predicted_genres';
+const ERROR_COLUMN = 'error';
 
-/** "1 row" or "N rows". */
-function rows(n) {
-  return n === 1 ? '1 row' : `${n} rows`;
+const rows = (n) => count(n, 'row');
+
+/** "a, b and c", or the first two "and N more" for a long list. */
+function listed(names) {
+  if (names.length > 3) return `${names.slice(0, 2).join(', ')} and ${names.length - 2} more`;
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names.join('');
 }
 
 function option(value, text) {
@@ -44,6 +56,7 @@ export class BatchView {
   #table = null;
   #results = null;
   #running = null;
+  #announced = { quarter: -1, at: 0 };
 
   /** `shift()` gives the threshold slider's current offset (see results.js). */
   constructor(client, elements, shift) {
@@ -142,12 +155,24 @@ export class BatchView {
     this.el.run.disabled = !(this.#info && this.#table && this.#table.rows.length && this.el.plotColumn.value !== '');
   }
 
+  /** Moves the bar; says so in the live status only at a new quarter or after a quiet while. */
   #progress(done, total) {
     const { progress, progressLabel } = this.el;
     progress.hidden = progressLabel.hidden = false;
     progress.max = total;
     progress.value = done;
-    this.#status(`${done} of ${rows(total)} classified`);
+    const quarter = Math.floor((done / Math.max(1, total)) * ANNOUNCE_QUARTERS);
+    const now = performance.now();
+    if (done === total && done > 0) return; // the run's result follows at once
+    if (quarter === this.#announced.quarter && now - this.#announced.at < ANNOUNCE_MS) return;
+    this.#announced = { quarter, at: now };
+    this.#status(`${done.toLocaleString('en')} of ${rows(total)} classified`);
+  }
+
+  /** The file's columns that the download writes itself, which it replaces. */
+  #ours() {
+    const ours = new Set([GENRES_COLUMN, ERROR_COLUMN, ...this.#info.labels.map((l) => `p_${l}`)]);
+    return this.#table.header.map((name) => ours.has(name));
   }
 
   /** The chosen plot and title column indexes (title null when none). */
@@ -168,9 +193,12 @@ export class BatchView {
     const indexes = this.#withPlot();
     const texts = indexes.map((i) => all[i][plot]);
     const titles = title === null ? null : indexes.map((i) => all[i][title]);
-    const { run, cancel, plotColumn, titleColumn } = this.el;
-    run.disabled = plotColumn.disabled = titleColumn.disabled = true;
+    const { run, cancel, download, plotColumn, titleColumn } = this.el;
+    const focused = document.activeElement === run;
     cancel.hidden = false;
+    if (focused) cancel.focus(); // before the button it was on disables itself
+    run.disabled = plotColumn.disabled = titleColumn.disabled = true;
+    this.#announced = { quarter: -1, at: 0 };
     this.#progress(0, texts.length);
     const request = this.#client.request('classifyRows', { texts, titles }, ({ done, total }) => {
       if (done !== undefined) this.#progress(done, total);
@@ -181,16 +209,21 @@ export class BatchView {
       this.#results = all.map(() => null);
       indexes.forEach((row, i) => { this.#results[row] = classified[i]; });
       const empty = all.length - texts.length;
-      this.#status(`${rows(texts.length)} classified.${empty ? ` ${rows(empty)} with an empty plot: no genres.` : ''}`);
+      const ours = this.#ours();
+      const replaced = this.#table.header.filter((_, i) => ours[i]);
+      this.#status(`${rows(texts.length)} classified.${empty ? ` ${rows(empty)} with an empty plot: no genres.` : ''}`
+        + (replaced.length ? ` The file's own ${listed(replaced)} ${replaced.length === 1 ? 'column is' : 'columns are'} replaced in the download.` : ''));
       this.#renderTable();
-      this.el.download.hidden = false;
+      download.hidden = false;
     } catch (error) {
       this.#status(error.kind === 'cancelled' ? 'Cancelled.' : `Classification failed: ${error.message}`);
     } finally {
       this.#running = null;
-      cancel.hidden = true;
+      const lost = document.activeElement === cancel || document.activeElement === document.body;
       plotColumn.disabled = titleColumn.disabled = false;
       run.disabled = false;
+      if (lost) (download.hidden ? run : download).focus();
+      cancel.hidden = true;
     }
   }
 
@@ -225,29 +258,31 @@ export class BatchView {
   }
 
   /**
-   * The input's columns, then predicted_genres and one p_GENRE column per genre (written
-   * exactly, so re-applying the rule to them gives the genres), and an `error` column when
-   * some rows were not classified; every row in file order.
+   * The input's columns (less those the download writes itself), then predicted_genres
+   * and one p_GENRE column per genre (written exactly, so re-applying the rule to them
+   * gives the genres), and an `error` column when some rows were not classified; every
+   * row in file order.
    */
   async #download() {
     const { header, rows: good, rowLines, badRows } = this.#table;
+    const ours = this.#ours();
+    const keep = (fields) => header.flatMap((_, i) => (ours[i] ? [] : [fields[i] ?? '']));
     const labels = this.#info.labels;
     const blank = labels.map(() => '');
     const lines = good.map((row, i) => {
       const result = this.#results[i];
-      if (!result) return [rowLines[i], [...row, '', ...blank], `line ${rowLines[i]}: empty plot: no genres`];
+      if (!result) return [rowLines[i], [...keep(row), '', ...blank], `line ${rowLines[i]}: empty plot: no genres`];
       const probability = new Map(result.genres.map((g) => [g.genre, g.probability]));
       const genres = this.#genres(result).join('|');
-      return [rowLines[i], [...row, genres, ...labels.map((label) => String(probability.get(label)))], ''];
+      return [rowLines[i], [...keep(row), genres, ...labels.map((label) => String(probability.get(label)))], ''];
     });
     for (const bad of badRows) {
-      const fields = header.map((_, i) => bad.fields[i] ?? '');
-      lines.push([bad.line, [...fields, '', ...blank], `line ${bad.line}: ${bad.reason}`]);
+      lines.push([bad.line, [...keep(bad.fields), '', ...blank], `line ${bad.line}: ${bad.reason}`]);
     }
     lines.sort((a, b) => a[0] - b[0]);
     const withError = lines.some(([, , error]) => error !== '');
     const out = [
-      [...header, 'predicted_genres', ...labels.map((l) => `p_${l}`), ...(withError ? ['error'] : [])],
+      [...keep(header), GENRES_COLUMN, ...labels.map((l) => `p_${l}`), ...(withError ? [ERROR_COLUMN] : [])],
       ...lines.map(([, row, error]) => (withError ? [...row, error] : row)),
     ];
     const text = await this.#client.call('writeCsv', { rows: out });

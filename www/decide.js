@@ -18,11 +18,23 @@ export function threshold(info, genre, shift) {
   return shift === 0 ? base : Math.min(1, Math.max(0, base + shift));
 }
 
+/** Whether `genre` (with `probability`) reaches its threshold moved by `shift`, or is the top one a `_top1` rule keeps. */
+function passes(info, { genre, probability }, i, shift) {
+  return probability >= threshold(info, genre, shift) || (info.rule.endsWith('_top1') && i === 0);
+}
+
 /** Predicted flags for `genres` (a classification's, in its order) with thresholds moved by `shift`. */
 export function decide(info, genres, shift) {
   if (!hasThresholds(info)) return genres.map((_, i) => i === 0);
-  const atLeastTop = info.rule.endsWith('_top1');
   let kept = 0;
-  return genres.map((g, i) => (g.probability >= threshold(info, g.genre, shift) || (atLeastTop && i === 0))
-    && (info.maxGenres == null || ++kept <= info.maxGenres));
+  return genres.map((g, i) => passes(info, g, i, shift) && (info.maxGenres == null || ++kept <= info.maxGenres));
+}
+
+/**
+ * Flags for `genres` that reach their threshold but are not predicted because the model
+ * predicts at most `info.maxGenres` genres (the cap keeps the most probable ones).
+ */
+export function capped(info, genres, shift) {
+  const predicted = decide(info, genres, shift);
+  return genres.map((g, i) => hasThresholds(info) && !predicted[i] && passes(info, g, i, shift));
 }

@@ -1,26 +1,43 @@
 // explain-view.js — "why this genre?": asks the worker which words of the plot made the
-// model say a genre (occlusion: each word removed in turn) and shows the plot with every
-// word shaded by its score, warm for words arguing for the genre and cool for words
-// against, with the number on hover and keyboard focus. A newer request or an edit of the
-// plot cancels the one under way; the plot is built from text nodes, never parsed as HTML.
+// model say a genre (occlusion: each word removed in turn) and shows the part of the plot
+// the model read with every word shaded by its score, warm for words arguing for the
+// genre and cool for words against, the number on hover. The shaded text is for the eye
+// only: screen readers get the ranked word lists with the numbers. A long plot shows only
+// its scored beginning and says how many words were not read. A newer request or an edit
+// of the plot cancels the one under way; the plot is built from text nodes, never parsed
+// as HTML.
 
 import { element } from './dom.js';
+import { count } from './format.js';
+
+/** Words as explain.rs counts them: letters and digits, joined by an inner apostrophe or hyphen. */
+const WORD = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu;
+/** Words listed as the strongest for the genre. */
+const STRONGEST = 5;
 
 const points = (score) => `${score >= 0 ? '+' : '−'}${Math.abs(score * 100).toFixed(1)}`;
+
+/** The number of words in `text`, counted without building a list of them. */
+function countWords(text) {
+  let n = 0;
+  WORD.lastIndex = 0;
+  while (WORD.exec(text)) n++;
+  return n;
+}
 
 export class ExplanationView {
   #client;
   #request = null;
 
-  constructor(client, { panel, heading, status, progress, text, top }) {
+  constructor(client, { panel, heading, status, progress, text, unread, top, ranked }) {
     this.#client = client;
-    this.el = { panel, heading, status, progress, text, top };
+    this.el = { panel, heading, status, progress, text, unread, top, ranked };
   }
 
   /** Explains `genre` for the plot (and title) it was classified with. */
   async show(genre, { text, title }) {
     this.cancel();
-    const { panel, heading, status, progress } = this.el;
+    const { panel, heading, status, progress, unread } = this.el;
     panel.hidden = false;
     panel.dataset.state = 'working';
     panel.dataset.genre = genre;
@@ -28,8 +45,8 @@ export class ExplanationView {
     status.textContent = 'Finding the words that matter…';
     progress.value = 0;
     progress.hidden = false;
-    this.el.text.replaceChildren();
-    this.el.top.replaceChildren();
+    unread.hidden = true;
+    for (const list of [this.el.text, this.el.top, this.el.ranked]) list.replaceChildren();
     const request = this.#client.request('explain', { text, title, genre }, ({ done }) => {
       progress.value = done;
     });
@@ -69,32 +86,37 @@ export class ExplanationView {
     this.#request = null;
   }
 
-  #render(text, explained, truncated) {
-    const { panel, status, top } = this.el;
-    const largest = Math.max(1e-6, ...explained.words.map((w) => Math.abs(w.score)));
+  /** The plot up to its last scored word, each word shaded; the rest only counted. */
+  #shade(text, words, truncated) {
+    const largest = Math.max(1e-6, ...words.map((w) => Math.abs(w.score)));
     const nodes = [];
     let at = 0;
-    for (const word of explained.words) {
+    for (const word of words) {
       nodes.push(document.createTextNode(text.slice(at, word.start)));
-      const strength = Math.abs(word.score) / largest;
       const span = element('span', text.slice(word.start, word.end), `word ${word.score >= 0 ? 'for' : 'against'}`);
-      span.style.setProperty('--strength', strength.toFixed(3));
-      span.tabIndex = 0;
+      span.style.setProperty('--strength', (Math.abs(word.score) / largest).toFixed(3));
       span.title = `${points(word.score)} points`;
-      span.setAttribute('aria-label', `${span.textContent}: ${points(word.score)} points`);
       span.dataset.score = String(word.score);
       nodes.push(span);
       at = word.end;
     }
-    nodes.push(document.createTextNode(text.slice(at)));
+    const unread = truncated ? countWords(text.slice(at)) : 0;
+    nodes.push(document.createTextNode(truncated ? ' …' : text.slice(at)));
     this.el.text.replaceChildren(...nodes);
+    this.el.unread.hidden = !truncated;
+    this.el.unread.textContent = `The model read the first ${count(words.length, 'word')}; ${count(unread, 'word')} not read.`;
+  }
 
-    const strongest = [...explained.words].sort((a, b) => b.score - a.score).slice(0, 5);
-    top.replaceChildren(...strongest.filter((w) => w.score > 0)
-      .map((w) => element('li', `${text.slice(w.start, w.end)} (${points(w.score)})`)));
+  #render(text, explained, truncated) {
+    const { panel, status, top, ranked } = this.el;
+    const words = explained.words;
+    this.#shade(text, words, truncated);
+    const line = (w) => element('li', `${text.slice(w.start, w.end)}: ${points(w.score)} points`);
+    const byScore = [...words].sort((a, b) => b.score - a.score);
+    top.replaceChildren(...byScore.slice(0, STRONGEST).filter((w) => w.score > 0).map(line));
+    ranked.replaceChildren(...byScore.map(line));
     status.textContent = `${explained.genre}: ${(explained.probability * 100).toFixed(0)}%. `
-      + 'A word\'s score is how many points the probability drops without it.'
-      + (truncated ? ' Only the beginning of this long plot was read; later words have no score.' : '');
+      + 'A word\'s score is how many points the probability drops without it.';
     panel.dataset.state = 'done';
   }
 }

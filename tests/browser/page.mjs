@@ -21,8 +21,9 @@ import { chromium } from 'playwright-core';
 
 import { startServer } from '../../scripts/serve.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
+import { capListAndClear, dropZone, explanationOrder, hugeText, labeledAgain, phoneAnswer } from './phone.mjs';
 
-const TIMEOUT_MS = 240_000;
+const TIMEOUT_MS = 480_000;
 const WAIT_MS = 60_000;
 const APP = '/deploy/app/';
 
@@ -110,7 +111,7 @@ async function classify(page, { title, plot }) {
 }
 
 const genres = (page) => page.evaluate(() => {
-  const items = [...document.querySelectorAll('#genres li')];
+  const items = [...document.querySelectorAll('#genres > li')];
   return {
     order: items.map((li) => li.dataset.genre),
     predicted: items.filter((li) => li.classList.contains('predicted')).map((li) => li.dataset.genre),
@@ -132,6 +133,7 @@ async function firstVisit(context, server, plot) {
 
   const known = await classify(page, plot);
   const explained = await explainGenre(page, known.order[0]);
+  const order = await explanationOrder(page);
   await page.screenshot({ path: args.screenshot });
 
   await page.focus('#threshold');
@@ -172,7 +174,7 @@ async function firstVisit(context, server, plot) {
   }));
   const focusOrder = [];
   await page.click('h1');
-  for (let i = 0; i < 9; i++) {
+  for (let i = 0; i < 10; i++) {
     await page.keyboard.press('Tab');
     focusOrder.push(await page.evaluate(() => document.activeElement.id || document.activeElement.textContent));
   }
@@ -185,30 +187,36 @@ async function firstVisit(context, server, plot) {
     dir: ['title', 'plot'].map((id) => document.getElementById(id).getAttribute('dir')),
   }));
 
+  const small = await capListAndClear(page);
+  const huge = await hugeText(page);
+  const drop = await dropZone(page);
+  const again = await labeledAgain(page, args.work);
+
   await page.setViewportSize({ width: 390, height: 844 });
   const phone = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: innerWidth }));
+  phone.answer = await phoneAnswer(page, plot);
   await page.screenshot({ path: path.join(args.work, 'phone.png'), fullPage: true });
   const afterLoad = server.hits.slice(mark);
   const cookies = await context.cookies();
   await page.close();
-  return { loaded, known, explained, raised, lowered, reset, live, cancelled, batch, picker, messy, longTasks, security, focusOrder, unlabeled, emptied, head, phone, afterLoad, cookies };
+  return { loaded, known, explained, order, raised, lowered, reset, live, cancelled, batch, picker, messy, longTasks, security, focusOrder, unlabeled, emptied, head, phone, afterLoad, cookies, small, huge, drop, again };
 }
 
 /** Empties the plot box after a result; returns the genres and summary left on screen. */
 async function emptiedPlot(page) {
   await page.fill('#plot', '');
   // A stale list never empties: give up after the live-classification delay and report it.
-  await page.waitForFunction(() => document.querySelectorAll('#genres li').length === 0, null, { timeout: 3000 })
+  await page.waitForFunction(() => document.querySelectorAll('#genres > li').length === 0, null, { timeout: 3000 })
     .catch(() => {});
   return page.evaluate(() => ({
-    genres: document.querySelectorAll('#genres li').length,
+    genres: document.querySelectorAll('#genres > li').length,
     summary: document.getElementById('summary').textContent,
   }));
 }
 
 /** Clicks `genre`'s name and waits for its explanation; returns what the panel shows. */
 async function explainGenre(page, genre) {
-  await page.click(`#genres li[data-genre="${genre}"] .name button`);
+  await page.click(`#genres > li[data-genre="${genre}"] .name button`);
   await page.waitForSelector('#explanation[data-state="done"]', { timeout: WAIT_MS });
   return page.evaluate(() => {
     const panel = document.getElementById('explanation');
@@ -219,11 +227,11 @@ async function explainGenre(page, genre) {
       words: [...panel.querySelectorAll('#explanation-text .word')].map((span) => ({
         word: span.textContent,
         score: Number(span.dataset.score),
-        label: span.getAttribute('aria-label'),
         title: span.title,
-        focusable: span.tabIndex === 0,
         strength: Number(span.style.getPropertyValue('--strength')),
       })),
+      textHidden: document.getElementById('explanation-text').getAttribute('aria-hidden'),
+      ranked: [...document.querySelectorAll('#explanation-ranked li')].map((li) => li.textContent),
       legend: document.getElementById('explanation-legend').textContent,
       pressed: [...document.querySelectorAll('#genres .name button[aria-pressed="true"]')].map((b) => b.textContent),
     };
@@ -234,7 +242,7 @@ async function explainGenre(page, genre) {
 async function cancelledExplanation(page) {
   const stopped = () => page.$eval('#explanation', (panel) => Number(panel.dataset.stopped ?? 0));
   const before = await stopped();
-  await page.click('#genres li:nth-child(2) .name button');
+  await page.click('#genres > li:nth-child(2) .name button');
   await page.waitForSelector('#explanation[data-state="working"]');
   await page.focus('#plot');
   await page.keyboard.type(' Or not.');
