@@ -21,7 +21,7 @@ import { chromium } from 'playwright-core';
 
 import { startServer } from '../../scripts/serve.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
-import { capListAndClear, dropZone, explanationOrder, hugeText, labeledAgain, phoneAnswer } from './phone.mjs';
+import { capListAndClear, dropZone, explanationOrder, foreignPlot, hugeText, labeledAgain, phoneAnswer } from './phone.mjs';
 
 const TIMEOUT_MS = 480_000;
 const WAIT_MS = 60_000;
@@ -195,6 +195,7 @@ async function firstVisit(context, server, plot) {
   await page.setViewportSize({ width: 390, height: 844 });
   const phone = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: innerWidth }));
   phone.answer = await phoneAnswer(page, plot);
+  phone.foreign = await foreignPlot(page, plot.plot);
   await page.screenshot({ path: path.join(args.work, 'phone.png'), fullPage: true });
   const afterLoad = server.hits.slice(mark);
   const cookies = await context.cookies();

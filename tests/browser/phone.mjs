@@ -199,3 +199,28 @@ export async function labeledAgain(page, work) {
     header: (await readFile(file, 'utf8')).split(/\r?\n/)[0],
   };
 }
+
+/** The French plot of tests/fixtures/foreign_plots.tsv. */
+async function frenchPlot() {
+  const table = await readFile(new URL('../fixtures/foreign_plots.tsv', import.meta.url), 'utf8');
+  return table.split('\n').find((line) => line.startsWith('fr\t')).slice(3);
+}
+
+/**
+ * The notice about a plot in another language: its text in the results panel and in the
+ * compact summary (empty where not shown), for a French plot and then an English one.
+ */
+export async function foreignPlot(page, english) {
+  const shown = () => page.evaluate(() => ['#result-warning', '#quick .quick-warning'].map((selector) => {
+    const el = document.querySelector(selector);
+    return el && !el.hidden && el.getClientRects().length > 0 ? el.textContent.trim() : '';
+  }));
+  const notices = {};
+  for (const [name, plot] of [['french', await frenchPlot()], ['english', english]]) {
+    const before = await runsOf(page);
+    await page.fill('#plot', plot);
+    await newResult(page, before);
+    notices[name] = await shown();
+  }
+  return notices;
+}

@@ -204,3 +204,28 @@ fn small_things_short_list_time_clear_and_a_drop_zone() {
         "{drop}"
     );
 }
+
+#[test]
+fn a_plot_in_another_language_is_flagged_next_to_the_result() {
+    let Some(run) = run() else { return };
+    let notices = &run.report["first"]["phone"]["foreign"];
+    let shown = |plot: &str| -> Vec<String> {
+        let texts = notices[plot]
+            .as_array()
+            .unwrap_or_else(|| panic!("{notices}"));
+        texts
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect()
+    };
+    for text in shown("french") {
+        assert!(
+            text.contains("does not look like English"),
+            "panel and summary must warn about the French plot: {notices}"
+        );
+    }
+    assert!(
+        shown("english").iter().all(String::is_empty),
+        "the notice stays after an English plot: {notices}"
+    );
+}
