@@ -95,8 +95,9 @@ impl Pipeline {
         Ok(self.calibrated(texts)?.0)
     }
 
-    /// Probabilities of `texts`, with the logits' flags (truncation, unfamiliar text).
-    fn calibrated(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Logits)> {
+    /// Probabilities of `texts` in label order, with the logits' per-text
+    /// flags (truncation, unfamiliar text) for callers that report them.
+    pub fn calibrated(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Logits)> {
         let logits = logits(&self.model, &self.tokenizer, texts)?;
         let probabilities = logits
             .rows

@@ -111,6 +111,8 @@ pub struct Summary {
     pub replaced: Vec<String>,
     /// What was assumed to read the file (see [`Table::note`]).
     pub note: Option<String>,
+    /// Lines of the rows whose plot does not look like English (see [`crate::language`]).
+    pub unfamiliar: Vec<u64>,
 }
 
 /// Classifies the rows of `rows_in` into `output` (written atomically),
@@ -130,7 +132,7 @@ pub fn predict_csv(
             (!plot.trim().is_empty()).then(|| model_input(title, &plot))
         })
         .collect();
-    let probabilities = classify(model, &texts, progress)?;
+    let (probabilities, unfamiliar) = classify(model, &texts, progress)?;
     let mut skipped: Vec<(u64, String)> = table
         .bad_rows
         .iter()
@@ -167,25 +169,35 @@ pub fn predict_csv(
         skipped,
         replaced,
         note: table.note(),
+        unfamiliar: table
+            .row_lines
+            .iter()
+            .zip(unfamiliar)
+            .filter_map(|(&line, flagged)| flagged.then_some(line))
+            .collect(),
     })
 }
 
-/// The probabilities of every text (`None` stays `None`), a chunk at a time.
+/// The probabilities of every text (`None` stays `None`), a chunk at a
+/// time, and whether each text looks unlike English.
 fn classify(
     model: &Pipeline,
     texts: &[Option<String>],
     progress: &ProgressBar,
-) -> Result<Vec<Option<Vec<f32>>>> {
+) -> Result<(Vec<Option<Vec<f32>>>, Vec<bool>)> {
     let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+    let mut unfamiliar = vec![false; texts.len()];
     let todo: Vec<usize> = (0..texts.len()).filter(|&i| texts[i].is_some()).collect();
     for chunk in todo.chunks(CHUNK_ROWS) {
         let refs: Vec<&str> = chunk.iter().filter_map(|&i| texts[i].as_deref()).collect();
-        for (&i, p) in chunk.iter().zip(model.probabilities(&refs)?) {
+        let (probabilities, flags) = model.calibrated(&refs)?;
+        for ((&i, p), flag) in chunk.iter().zip(probabilities).zip(flags.unfamiliar) {
             out[i] = Some(p);
+            unfamiliar[i] = flag.is_some();
         }
         progress.inc(chunk.len() as u64);
     }
-    Ok(out)
+    Ok((out, unfamiliar))
 }
 
 /// The columns `predict` writes, which an input's own are replaced by.

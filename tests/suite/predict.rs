@@ -1,7 +1,7 @@
 //! `predict` on files as people have them, on the tiny model: ragged rows and
 //! empty plots written with an error column in file order, its own columns
 //! replaced on a re-run, and probabilities written so that re-applying the
-//! printed rule gives the written genres.
+//! printed rule gives the written genres; rows not in English named.
 
 use std::path::Path;
 
@@ -146,4 +146,20 @@ fn the_rule_names_top_one_and_the_cap() {
     thresholds.rule = Rule::PerLabel;
     thresholds.max_genres = None;
     assert!(predict::describe_rule(&thresholds, &labels).contains("g4 0.5"));
+}
+
+#[test]
+fn rows_that_do_not_look_like_english_are_named_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let output = dir.path().join("out.csv");
+    std::fs::write(
+        &input,
+        "title,plot\nA,a man runs\nB,Вор планирует последнее ограбление.\nC,a woman laughs\n",
+    )
+    .unwrap();
+    let (summary, written) = run(&common::tiny_pipeline_at_half(), &input, &output);
+    assert_eq!(summary.classified, 3);
+    assert_eq!(summary.unfamiliar, [3]);
+    assert!(!written[2][2].is_empty(), "a flagged row still gets genres");
 }

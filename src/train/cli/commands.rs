@@ -113,6 +113,7 @@ fn predict_file(
             summary.replaced.join(", ")
         );
     }
+    report_unfamiliar(&summary.unfamiliar);
     let rows = match summary.classified {
         1 => "1 row classified".to_string(),
         n => format!("{n} rows classified"),
@@ -123,6 +124,26 @@ fn predict_file(
         predict::describe_rule(&model.thresholds, &model.labels)
     );
     Ok(())
+}
+
+/// Says on stderr which rows' plots do not look like English (the first few lines).
+fn report_unfamiliar(lines: &[u64]) {
+    const SHOWN: usize = 10;
+    if lines.is_empty() {
+        return;
+    }
+    let mut listed: Vec<String> = lines.iter().take(SHOWN).map(u64::to_string).collect();
+    if lines.len() > SHOWN {
+        listed.push("...".into());
+    }
+    let rows = match lines.len() {
+        1 => "1 row does".to_string(),
+        n => format!("{n} rows do"),
+    };
+    eprintln!(
+        "warning: {rows} not look like English (line {}): the model reads English plots, so their genres may be wrong",
+        listed.join(", ")
+    );
 }
 
 /// Says on stderr what reading a table assumed, and each row not used.
