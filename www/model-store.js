@@ -139,15 +139,26 @@ function exclusive(name, task) {
   return self.navigator?.locks ? navigator.locks.request(name, task) : task();
 }
 
-/** The stored version `name`, else the server's, downloaded and stored under the lock. */
+/**
+ * The stored version `name`, else the server's, downloaded and stored under the lock. The
+ * tab that downloads posts its progress on a channel of the same name, and a tab waiting
+ * for the lock shows it as its own.
+ */
 function storedOrDownloaded(base, manifest, name, onProgress) {
+  const channel = self.BroadcastChannel ? new BroadcastChannel(name) : null;
+  if (channel) channel.onmessage = ({ data }) => onProgress(data.received, data.total);
+  const shared = (received, total) => {
+    onProgress(received, total);
+    channel?.postMessage({ received, total });
+  };
   return exclusive(name, async () => {
+    if (channel) channel.onmessage = null;
     const stored = (await storedVersions(base)).includes(name) && (await readStored(base, name));
     if (stored) return { bytes: stored.bytes, manifest, stored: true, warning: null };
-    const bytes = await download(manifest, onProgress);
+    const bytes = await download(manifest, shared);
     const warning = await store(base, manifest, bytes);
     return { bytes, manifest, stored: !warning, warning };
-  });
+  }).finally(() => channel?.close());
 }
 
 /**

@@ -157,12 +157,33 @@ function installable() {
   });
 }
 
-/** Two tabs opened at once on a cold cache: how many times the bundle was downloaded. */
+/** Records the download progress bar's [value, max] as it moves. */
+function recordProgress() {
+  window.__progress = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    const bar = document.getElementById('download-progress');
+    new MutationObserver(() => window.__progress.push([bar.value, bar.max])).observe(bar, { attributes: true });
+  });
+}
+
+/**
+ * Two tabs opened at once on a cold cache: how many times the bundle was downloaded, and
+ * the progress each tab showed (the one that waits shows the other's).
+ */
 function twoTabs() {
   return onFreshSite('two-tabs', DESKTOP, async (context, server) => {
-    const open = async () => (await readyPage(context, server, true)).textContent('#model-status');
-    const statuses = await Promise.all([open(), open()]);
-    return { statuses, downloads: server.hits.filter((hit) => hit.split('?')[0] === BUNDLE).length };
+    await context.addInitScript(recordProgress);
+    // A slow first byte, so that the second tab surely finds the download under way.
+    await context.route(`**${BUNDLE}`, async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await route.continue();
+    });
+    const open = async () => {
+      const page = await readyPage(context, server, true);
+      return { status: await page.textContent('#model-status'), progress: await page.evaluate(() => window.__progress.at(-1)) };
+    };
+    const tabs = await Promise.all([open(), open()]);
+    return { tabs, downloads: server.hits.filter((hit) => hit.split('?')[0] === BUNDLE).length };
   });
 }
 
