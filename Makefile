@@ -36,7 +36,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := bundle datasets classify
 FUZZ_FLAGS := -rss_limit_mb=2048 -malloc_limit_mb=512
 
-.PHONY: help base wasm site lint test screenshot fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-explain export model train-movies train-kslimon train-imdb27
+.PHONY: help base wasm site lint test screenshot audit icons vendor fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-explain export model train-movies train-kslimon train-imdb27
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
@@ -68,7 +68,8 @@ pkg/package.json: Cargo.toml scripts/package-json.mjs pkg/plotgenre_bg.wasm
 # The deployable page: www/ with the wasm module copied into www/pkg/ and the app
 # shell's file list and content hash in www/pkg/shell.js (sw.js caches by it).
 SITE_PKG := www/pkg/plotgenre.js www/pkg/plotgenre_bg.wasm
-SHELL_FILES := $(sort $(filter-out www/sw.js,$(wildcard www/*.html www/*.js www/*.css www/*.svg)) $(SITE_PKG))
+SHELL_FILES := $(sort $(filter-out www/sw.js,$(wildcard www/*.html www/*.js www/*.css www/*.svg \
+	www/*.webmanifest www/icons/*.png www/vendor/*.js)) $(SITE_PKG))
 
 site: $(SITE_PKG) www/pkg/shell.js ## Build the page's generated files into www/pkg/ (www/ then deploys at any path).
 
@@ -81,7 +82,7 @@ www/pkg/shell.js: $(SHELL_FILES)
 	  printf "self.SHELL = { version: '%s', files: [" "$$(cat $^ | sha256sum | cut -c1-16)"; \
 	  printf "'%s', " $(patsubst www/%,%,$^); echo '] };'; } > $@
 
-browser-deps: $(BROWSER_DEPS) ## Install the browser-test driver (playwright-core).
+browser-deps: $(BROWSER_DEPS) ## Install the browser-test driver (playwright-core) and the audit tools (lighthouse, axe-core).
 
 $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 	command -v chromium >/dev/null || { echo "chromium is missing: apt-get install chromium" >&2; exit 1; }
@@ -104,8 +105,21 @@ lint: ## Check formatting, clippy (native, wasm32 and fuzz/) and the API docs.
 test: lint base wasm site browser-deps ## Lint, then run every test: native, fixtures, base-model parity and headless Chromium.
 	PLOTGENRE_TEST_ALL=1 $(CARGO) test --release --features train
 
-screenshot: base wasm site browser-deps ## Retake the README's screenshot (docs/screenshot.png) with the page test.
-	PLOTGENRE_UPDATE_SCREENSHOT=1 $(CARGO) test --release --features train --test suite page::
+screenshot: base wasm site browser-deps ## Retake the README's screenshots (docs/screenshot.png, docs/screenshot-phone.png) with the page tests.
+	PLOTGENRE_UPDATE_SCREENSHOT=1 $(CARGO) test --release --features train --test suite page
+
+# Scores are timings on whatever machine runs it: measured and reported, not asserted,
+# so not part of `make test` (docs/BENCHMARKS.md records them).
+audit: site browser-deps ## Lighthouse (desktop, mobile), axe-core in 6 page states and Chromium's installability check; prints RESULT {json}.
+	node tests/browser/audit.mjs --site www
+
+# Both write committed files: run them when favicon.svg or the pinned marked changes.
+icons: browser-deps ## Redraw the page's PNG icons (www/icons/) from www/favicon.svg.
+	node tests/browser/make-icons.mjs www
+
+vendor: browser-deps ## Copy the pinned markdown renderer (npm marked, MIT) into www/vendor/marked.js.
+	mkdir -p www/vendor
+	sed '/^\/\/# sourceMappingURL=/d' tests/browser/node_modules/marked/lib/marked.esm.js > www/vendor/marked.js
 
 # cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets stable Rust take them.
 # New corpus entries go to fuzz/corpus/ (git-ignored), crashes to fuzz/artifacts/.

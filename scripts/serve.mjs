@@ -22,6 +22,7 @@ const MIME = {
   '.mjs': 'text/javascript; charset=utf-8',
   '.wasm': 'application/wasm',
   '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
   '.map': 'application/json',
   '.safetensors': 'application/octet-stream',
   '.bin': 'application/octet-stream',

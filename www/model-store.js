@@ -1,8 +1,8 @@
 // model-store.js — gets the model bundle's bytes for the worker: from the Cache API when
-// this version (the manifest's sha256) is stored, else downloaded once with progress,
-// checked against the manifest and stored. Each version lives in its own cache, written
-// in full before the older ones are deleted, so a reader never sees half a model or a
-// mix of two.
+// this version (the manifest's sha256) is stored, else downloaded once with progress (once
+// per browser: other tabs wait for it), checked against the manifest and stored, with its
+// model card. Each version lives in its own cache, written in full before the older ones
+// are deleted, so a reader never sees half a model or a mix of two.
 
 const MANIFEST = 'models/manifest.json';
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -131,23 +131,51 @@ async function store(base, manifest, bytes) {
 }
 
 /**
- * The bundle to load: `{ bytes, manifest, stored, warning }`. Online, the server's manifest
- * decides the version; offline, the stored version is used.
+ * Runs `task` holding this browser's lock `name`, so that of several tabs opening the page
+ * at once one downloads and stores the model while the others wait, then read it stored.
+ * Where the Web Locks API is missing, runs it at once (each tab then downloads).
+ */
+function exclusive(name, task) {
+  return self.navigator?.locks ? navigator.locks.request(name, task) : task();
+}
+
+/**
+ * The stored version `name`, else the server's, downloaded and stored under the lock. The
+ * tab that downloads posts its progress on a channel of the same name, and a tab waiting
+ * for the lock shows it as its own.
+ */
+function storedOrDownloaded(base, manifest, name, onProgress) {
+  const channel = self.BroadcastChannel ? new BroadcastChannel(name) : null;
+  if (channel) channel.onmessage = ({ data }) => onProgress(data.received, data.total);
+  const shared = (received, total) => {
+    onProgress(received, total);
+    channel?.postMessage({ received, total });
+  };
+  return exclusive(name, async () => {
+    if (channel) channel.onmessage = null;
+    const stored = (await storedVersions(base)).includes(name) && (await readStored(base, name));
+    if (stored) return { bytes: stored.bytes, manifest, stored: true, warning: null };
+    const bytes = await download(manifest, shared);
+    const warning = await store(base, manifest, bytes);
+    return { bytes, manifest, stored: !warning, warning };
+  }).finally(() => channel?.close());
+}
+
+/**
+ * The bundle to load: `{ bytes, manifest, stored, warning, card }`. Online, the server's
+ * manifest decides the version; offline, the stored version is used. `card` is the model
+ * card's markdown (MODEL_CARD.md beside the bundle), or null where there is none.
  */
 export async function loadBundle(base, onProgress) {
   const manifest = await fetchManifest(base);
   if (manifest) {
-    manifest.card = await hasModelCard(manifest.url);
     const name = cachePrefix(base) + manifest.sha256;
-    const stored = (await storedVersions(base)).includes(name) && (await readStored(base, name));
-    if (stored) return { bytes: stored.bytes, manifest, stored: true, warning: null };
-    const bytes = await download(manifest, onProgress);
-    const warning = await store(base, manifest, bytes);
-    return { bytes, manifest, stored: !warning, warning };
+    const bundle = await storedOrDownloaded(base, manifest, name, onProgress);
+    return { ...bundle, card: await modelCard(name, manifest.url) };
   }
   for (const name of await storedVersions(base)) {
     const stored = await readStored(base, name);
-    if (stored) return { ...stored, stored: true, warning: null };
+    if (stored) return { ...stored, stored: true, warning: null, card: await modelCard(name, stored.manifest.url) };
   }
   throw new ModelError('offline', 'You are offline and the model has not been downloaded yet. Connect to the internet and retry.');
 }
@@ -157,12 +185,23 @@ export async function evict(base, sha256) {
   if (self.caches) await caches.delete(cachePrefix(base) + sha256);
 }
 
-/** Whether a model card (MODEL_CARD.md) sits beside the bundle. */
-async function hasModelCard(bundleUrl) {
+/**
+ * The model card beside the bundle: the server's copy, kept in the version's cache (when
+ * that version is stored) for offline visits, else the kept copy; null when neither exists.
+ */
+async function modelCard(cacheName, bundleUrl) {
+  const url = new URL('MODEL_CARD.md', bundleUrl);
+  const cache = self.caches && (await caches.has(cacheName)) ? await caches.open(cacheName) : null;
   try {
-    const response = await fetch(new URL('MODEL_CARD.md', bundleUrl), { method: 'HEAD', cache: 'no-store', credentials: 'omit' });
-    return response.ok;
+    const response = await fetch(url, { cache: 'no-store', credentials: 'omit' });
+    if (response.ok) {
+      const text = await response.text();
+      await cache?.put(url, new Response(text, { headers: { 'Content-Type': 'text/markdown; charset=utf-8' } }));
+      return text;
+    }
+    if (response.status === 404) return null;
   } catch {
-    return false;
+    // Offline: the kept copy below.
   }
+  return (await (await cache?.match(url))?.text()) ?? null;
 }

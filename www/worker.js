@@ -28,7 +28,7 @@ async function wasm() {
 function loadModel(progress) {
   model ??= (async () => {
     await wasm();
-    const { bytes, manifest, stored, warning } = await loadBundle(base, (received, total) =>
+    const { bytes, manifest, stored, warning, card } = await loadBundle(base, (received, total) =>
       progress({ stage: 'download', received, total }));
     progress({ stage: 'load' });
     let classifier;
@@ -38,7 +38,7 @@ function loadModel(progress) {
       await evict(base, manifest.sha256);
       throw new ModelError('corrupt', `The model file is damaged: ${error.message}.`);
     }
-    return { classifier, info: { ...classifier.info(), manifest, stored, warning } };
+    return { classifier, info: { ...classifier.info(), manifest, stored, warning, card } };
   })();
   model.catch(() => { model = null; });
   return model;

@@ -48,6 +48,8 @@ mod optim;
 #[cfg(feature = "train")]
 mod page;
 #[cfg(feature = "train")]
+mod page_app;
+#[cfg(feature = "train")]
 mod predict;
 #[cfg(feature = "train")]
 mod rounding;
