@@ -178,13 +178,12 @@ pub fn predict_csv(
     })
 }
 
-/// The probabilities of every text (`None` stays `None`), a chunk at a
-/// time, and whether each text looks unlike English.
-fn classify(
-    model: &Pipeline,
-    texts: &[Option<String>],
-    progress: &ProgressBar,
-) -> Result<(Vec<Option<Vec<f32>>>, Vec<bool>)> {
+/// Per text: its probabilities (`None` for a text not classified), and
+/// whether it looks unlike English.
+type Scores = (Vec<Option<Vec<f32>>>, Vec<bool>);
+
+/// The scores of every text (`None` stays `None`), a chunk at a time.
+fn classify(model: &Pipeline, texts: &[Option<String>], progress: &ProgressBar) -> Result<Scores> {
     let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
     let mut unfamiliar = vec![false; texts.len()];
     let todo: Vec<usize> = (0..texts.len()).filter(|&i| texts[i].is_some()).collect();
