@@ -162,6 +162,11 @@ async function firstVisit(context, server, plot) {
     const script = document.createElement('script');
     script.textContent = 'window.__inline = true;';
     document.body.append(script);
+    const style = document.createElement('style');
+    style.textContent = 'body { outline: 5px solid red; }';
+    document.head.append(style);
+    report.ownStyle = getComputedStyle(document.documentElement).getPropertyValue('--bg').trim();
+    report.stylesheets = document.querySelectorAll('link[rel="stylesheet"]').length;
     // From a timer, not from the evaluation itself, which DevTools exempts from the CSP.
     setTimeout(() => {
       try {
@@ -170,7 +175,12 @@ async function firstVisit(context, server, plot) {
         report.eval = error.name;
       }
     }, 0);
-    setTimeout(() => resolve({ ...report, inlineRan: window.__inline === true, xss: window.__xss ?? null }), 300);
+    setTimeout(() => resolve({
+      ...report,
+      inlineRan: window.__inline === true,
+      injectedStyle: getComputedStyle(document.body).outlineWidth === '5px',
+      xss: window.__xss ?? null,
+    }), 300);
   }));
   const focusOrder = [];
   await page.click('h1');
@@ -374,18 +384,18 @@ async function updateVisit(context, root, port, plot) {
  */
 async function shellUpdate(context, server, dir) {
   const marker = '/* the next version */';
-  await writeFile(path.join(dir, 'style.css'), `${await readFile(path.join(dir, 'style.css'), 'utf8')}${marker}\n`);
+  await writeFile(path.join(dir, 'examples.js'), `${await readFile(path.join(dir, 'examples.js'), 'utf8')}${marker}\n`);
   const shell = await readFile(path.join(dir, 'pkg/shell.js'), 'utf8');
   await writeFile(path.join(dir, 'pkg/shell.js'), shell.replace(/version: '[^']*'/, "version: 'next'"));
   const page = await openPage(context, server.page);
   await page.waitForSelector('#update:not([hidden])', { timeout: WAIT_MS });
-  const styleIsNew = () => page.evaluate(async (text) => (await (await fetch('style.css')).text()).includes(text), marker);
-  const before = await styleIsNew();
+  const servedIsNew = () => page.evaluate(async (text) => (await (await fetch('examples.js')).text()).includes(text), marker);
+  const before = await servedIsNew();
   await Promise.all([page.waitForEvent('load'), page.click('#reload')]);
   await page.waitForSelector('#model-status[data-state="ready"]', { timeout: WAIT_MS });
   const result = {
     before,
-    after: await styleIsNew(),
+    after: await servedIsNew(),
     caches: await page.evaluate(async () => (await caches.keys()).filter((name) => name.includes(':shell:'))),
   };
   await page.close();

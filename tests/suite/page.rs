@@ -533,6 +533,19 @@ fn no_request_after_load_no_cookies_and_a_strict_csp() {
     );
     assert!(strings(&security["violations"]).contains(&"script-src-elem".to_string()));
     assert_eq!(security["eval"], "EvalError");
+    assert_eq!(
+        security["injectedStyle"], false,
+        "an injected inline style applied"
+    );
+    assert!(strings(&security["violations"]).contains(&"style-src-elem".to_string()));
+    assert_ne!(
+        security["ownStyle"], "",
+        "the page's own inline style was blocked"
+    );
+    assert_eq!(
+        security["stylesheets"], 0,
+        "a stylesheet request holds up the first paint"
+    );
 }
 
 #[test]
