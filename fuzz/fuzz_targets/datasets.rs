@@ -1,5 +1,5 @@
 //! The dataset readers on untrusted file contents. The first input byte picks
-//! the format (movies, kslimon, imdb27, generic CSV, JSONL) and, for the
+//! the format (movies, kslimon, imdb27, generic CSV, JSONL, extra) and, for the
 //! generic ones, whether a title column and a label separator are named; the
 //! rest is the file. Errors are expected; panics are findings.
 
@@ -18,12 +18,13 @@ fn format(selector: u8) -> Format {
         label: "genres".into(),
         label_sep: (selector & 0x20 != 0).then(|| "|".into()),
     };
-    match selector % 5 {
+    match selector % 6 {
         0 => Format::Movies,
         1 => Format::Kslimon,
         2 => Format::Imdb27,
         3 => Format::Csv(columns),
-        _ => Format::Jsonl(columns),
+        4 => Format::Jsonl(columns),
+        _ => Format::Extra,
     }
 }
 

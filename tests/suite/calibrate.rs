@@ -4,6 +4,7 @@
 
 use plotgenre::labels::{self, Rule, Task, Thresholds};
 use plotgenre::train::eval::calibrate;
+use plotgenre::train::eval::criterion::Criterion;
 use plotgenre::train::eval::metrics;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -131,7 +132,8 @@ fn exchangeable_genres(rows: usize, genres: usize) -> (Vec<Vec<f32>>, Vec<Vec<bo
 #[test]
 fn the_rule_is_chosen_on_rows_its_thresholds_did_not_see() {
     let (logits, truth) = exchangeable_genres(400, 20);
-    let tuned = calibrate::tune(&logits, &truth, Task::MultiLabel, 10, None);
+    let criterion = Criterion::all_rows(logits.len());
+    let tuned = calibrate::tune(&logits, &truth, Task::MultiLabel, 10, None, &criterion);
     let probabilities: Vec<Vec<f32>> = logits
         .iter()
         .map(|row| labels::probabilities(row, tuned.thresholds.temperature, Task::MultiLabel))

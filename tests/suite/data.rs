@@ -81,6 +81,80 @@ fn kslimon_has_the_protocols_counts() {
 }
 
 #[test]
+fn extra_has_the_protocols_counts_and_keeps_each_rows_source() {
+    let Some(path) = shared_data("extra/extra.csv") else {
+        return;
+    };
+    let dataset = Dataset::load(&path, &Format::Extra).unwrap();
+    assert_eq!(dataset.rows_read, 36_808);
+    assert!(dataset.dropped.is_empty(), "{:?}", dataset.dropped);
+    assert_eq!(split_sizes(&dataset), [25_779, 3_661, 7_368]);
+    assert_eq!(dataset.labels.len(), 27);
+    let hitch_hiker = find(&dataset, "The Hitch-Hiker. Two fishermen pick up");
+    assert_eq!(hitch_hiker.labels, ["Crime", "Drama", "Film-Noir"]);
+    assert_eq!(hitch_hiker.source.as_deref(), Some("rajugc_imdb_by_genre"));
+    let mut test_sources = std::collections::BTreeMap::new();
+    for example in &dataset.test {
+        *test_sources
+            .entry(
+                example
+                    .source
+                    .clone()
+                    .expect("every extra row has a source"),
+            )
+            .or_insert(0) += 1;
+    }
+    let expected = [
+        ("imdb_movielens_titles", 61),
+        ("imdb_netflix_titles", 339),
+        ("imdb_top_1000", 8),
+        ("rajugc_imdb_by_genre", 5_614),
+        ("tmdb_popular", 1_085),
+        ("tmdb_top_rated", 261),
+    ];
+    assert_eq!(
+        test_sources.into_iter().collect::<Vec<_>>(),
+        expected.map(|(s, n)| (s.to_string(), n))
+    );
+}
+
+#[test]
+fn combined_datasets_remember_each_rows_file() {
+    let (Some(movies), Some(kslimon), Some(extra)) = (
+        shared_data("movies/movies.csv"),
+        shared_data("kslimon/Movies_data.csv"),
+        shared_data("extra/extra.csv"),
+    ) else {
+        return;
+    };
+    let movies = Dataset::load(&movies, &Format::Movies).unwrap();
+    let kslimon = Dataset::load(&kslimon, &Format::Kslimon).unwrap();
+    let extra = Dataset::load(&extra, &Format::Extra).unwrap();
+    let combined = Dataset::combine(movies.clone(), vec![kslimon.clone(), extra.clone()]).unwrap();
+    let names: Vec<&str> = combined.parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names.len(), 3);
+    assert!(names[2].ends_with("extra.csv"), "{names:?}");
+    assert_eq!(combined.parts[1].labels.len(), 21);
+    assert_eq!(combined.parts[2].labels, extra.labels);
+    for (part, dataset) in [&movies, &kslimon, &extra].into_iter().enumerate() {
+        let own: Vec<&Example> = combined.test.iter().filter(|e| e.part == part).collect();
+        assert_eq!(own.len(), dataset.test.len());
+        assert!(own.iter().zip(&dataset.test).all(|(a, b)| a.text == b.text));
+    }
+    // No train or validation row keeps a plot of another file's test split.
+    let tests: std::collections::HashSet<(usize, &str)> = combined
+        .test
+        .iter()
+        .map(|e| (e.part, e.plot.as_str()))
+        .collect();
+    for example in combined.train.iter().chain(&combined.validation) {
+        for other in (0..3).filter(|&p| p != example.part) {
+            assert!(!tests.contains(&(other, example.plot.as_str())));
+        }
+    }
+}
+
+#[test]
 fn imdb27_is_single_label() {
     let Some(path) = shared_data("imdb27/train_data.txt") else {
         return;

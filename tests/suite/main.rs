@@ -55,3 +55,5 @@ mod predict;
 mod rounding;
 #[cfg(feature = "train")]
 mod train_cli;
+#[cfg(feature = "train")]
+mod unseen;

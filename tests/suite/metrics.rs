@@ -95,6 +95,8 @@ fn a_dataset_is_scored_on_its_own_label_set_after_deciding_over_all() {
         plot: String::new(),
         labels: labels.iter().map(|l| l.to_string()).collect(),
         line: 0,
+        source: None,
+        part: 0,
     };
     let examples = [example(&["Action"]), example(&["Drama"])];
     // Nothing clears the threshold, so only the top genre is predicted; in

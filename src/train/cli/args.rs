@@ -119,6 +119,8 @@ pub enum FormatArg {
     Kslimon,
     /// imdb27/train_data.txt (single-label)
     Imdb27,
+    /// extra/extra.csv (multi-label; text = title + ". " + plot; scored per source too)
+    Extra,
     /// any CSV with a header: name the columns with --text-col and --label-col
     Csv,
     /// one JSON object per line: name the fields with --text-col and --label-col
@@ -168,6 +170,7 @@ impl DataArgs {
             FormatArg::Movies => Format::Movies,
             FormatArg::Kslimon => Format::Kslimon,
             FormatArg::Imdb27 => Format::Imdb27,
+            FormatArg::Extra => Format::Extra,
             FormatArg::Csv => Format::Csv(columns()?),
             FormatArg::Jsonl => Format::Jsonl(columns()?),
         })

@@ -2,29 +2,26 @@
 //! the results. Errors arrive here as `anyhow` chains and leave as one line
 //! on stderr.
 
-use std::borrow::Cow;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 
 use super::args::{
-    Cli, Command, EvalArgs, ExplainArgs, ImportBaseArgs, Invocation, LexicalArgs, PredictArgs,
-    SplitArg, TrainArgs,
+    Cli, Command, ExplainArgs, ImportBaseArgs, Invocation, LexicalArgs, PredictArgs, TrainArgs,
 };
-use crate::bundle::Bundle;
+use super::load::load_model;
 use crate::explain::{self, GenreChoice, OffsetUnit};
 use crate::labels::{Task, Thresholds};
 use crate::pipeline::Pipeline;
 use crate::train::convert::export;
 use crate::train::convert::import::{self, ImportReport, SourceLayout};
-use crate::train::data::dataset::{Dataset, Example, Split};
 use crate::train::eval::evaluate::{self, score_name, Metrics};
 use crate::train::fit;
 use crate::train::fit::checkpoint::Checkpoint;
 use crate::train::fit::lexical;
 use crate::train::fit::run::RunSpec;
-use crate::train::{atomic, model_dir, predict, threads};
+use crate::train::{predict, threads};
 
 /// Parses the process arguments and runs the chosen command.
 pub fn run() -> anyhow::Result<()> {
@@ -46,7 +43,7 @@ pub fn run() -> anyhow::Result<()> {
             train(args)
         }
         Command::Lexical(args) => add_lexical(args),
-        Command::Eval(args) => eval(args),
+        Command::Eval(args) => super::eval::eval(args),
         Command::Predict(args) => {
             let model = load_model(&args.model)?;
             let columns = predict::Columns {
@@ -156,18 +153,6 @@ fn report_table<'a>(note: Option<String>, skipped: impl Iterator<Item = (u64, &'
     }
 }
 
-/// Loads a trained model folder or a bundle file.
-fn load_model(path: &std::path::Path) -> anyhow::Result<Pipeline> {
-    let loaded = if path.is_dir() {
-        model_dir::load(path)
-    } else {
-        std::fs::read(path)
-            .map_err(|e| crate::Error::io(path, e))
-            .and_then(|bytes| Bundle::from_bytes(&bytes)?.pipeline())
-    };
-    loaded.with_context(|| format!("cannot load the model {}", path.display()))
-}
-
 fn train(args: TrainArgs) -> anyhow::Result<()> {
     let invocation = Invocation {
         data: args.data.clone(),
@@ -241,7 +226,7 @@ fn add_lexical(args: LexicalArgs) -> anyhow::Result<()> {
             candidate.c,
             candidate.share,
             score_name(Task::MultiLabel),
-            candidate.score
+            candidate.score.score
         );
     }
     let cap = outcome.thresholds.max_genres;
@@ -289,93 +274,6 @@ fn headline(metrics: &Metrics) -> String {
             m.micro_f1, m.weighted_f1, m.subset_accuracy, m.label_accuracy
         ),
         Metrics::Single(m) => format!("accuracy {:.4}, macro F1 {:.4}", m.accuracy, m.macro_f1),
-    }
-}
-
-fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    let model = load_model(&args.model)?;
-    let dataset = args.data.load()?;
-    let (split, examples) = chosen_rows(&dataset, args.split);
-    report_unscored(&dataset.labels, &model.labels);
-    let report = evaluate::evaluate_split(&model, &examples, &dataset.labels)?;
-    let own = report
-        .rules
-        .get(model.thresholds.rule.name())
-        .context("the model's decision rule does not fit its task")?;
-    if let Some(path) = &args.metrics_out {
-        let all = serde_json::json!({
-            "model": args.model,
-            "dataset": dataset.path,
-            "split": split,
-            "task": model.task,
-            "rule": model.thresholds.rule,
-            "report": report,
-        });
-        atomic::write(path, &serde_json::to_vec_pretty(&all)?)?;
-    }
-    if args.json {
-        let mut object = serde_json::to_value(own)?;
-        if let Some(map) = object.as_object_mut() {
-            map.insert("rows".into(), report.rows.into());
-            map.insert("labels".into(), report.per_label.len().into());
-        }
-        println!("{object}");
-        return Ok(());
-    }
-    println!(
-        "{} split of {}: {} rows, {} labels scored (the model has {}), decision rule {}",
-        split,
-        dataset.path.display(),
-        report.rows,
-        report.per_label.len(),
-        model.labels.len(),
-        model.thresholds.rule.name()
-    );
-    let table = serde_json::to_value(own)?;
-    if let Some(map) = table.as_object() {
-        for (key, value) in map {
-            match value.as_f64() {
-                Some(v) => println!("{key:<20} {v:.4}"),
-                None => println!("{key:<20} n/a"),
-            }
-        }
-    }
-    if let Some(path) = &args.metrics_out {
-        println!("wrote {}", path.display());
-    }
-    if model.task != Task::MultiLabel && dataset.task == Task::MultiLabel {
-        println!(
-            "note: a single-label model scored on multi-label data uses each row's first genre"
-        );
-    }
-    Ok(())
-}
-
-/// The rows `--split` names and its name: one split, or every row of the file.
-fn chosen_rows(dataset: &Dataset, split: SplitArg) -> (&'static str, Cow<'_, [Example]>) {
-    match split.split() {
-        Some(split) => (split.name(), Cow::Borrowed(dataset.split(split))),
-        None => {
-            let all = Split::ALL
-                .iter()
-                .flat_map(|&s| dataset.split(s).iter().cloned());
-            ("all", Cow::Owned(all.collect()))
-        }
-    }
-}
-
-/// Names on stderr the genres of the data that the model lacks: not scored.
-fn report_unscored(data_labels: &[String], model_labels: &[String]) {
-    let dropped: Vec<&str> = data_labels
-        .iter()
-        .filter(|l| !model_labels.contains(l))
-        .map(String::as_str)
-        .collect();
-    if !dropped.is_empty() {
-        eprintln!(
-            "note: not scored, the model lacks these genres of the data: {}",
-            dropped.join(", ")
-        );
     }
 }
 

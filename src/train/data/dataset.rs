@@ -89,6 +89,10 @@ pub struct Example {
     pub labels: Vec<String>,
     /// Line of the file where the row starts, for messages.
     pub line: u64,
+    /// The row's own source, for files that name one (`extra`): reported apart.
+    pub source: Option<String>,
+    /// Which of the combined datasets ([`Dataset::parts`]) the row comes from.
+    pub part: usize,
 }
 
 impl Example {
@@ -99,6 +103,17 @@ impl Example {
             .strip_suffix(". ")
             .filter(|title| !title.is_empty())
     }
+}
+
+/// One dataset file of a (possibly combined) dataset: what its rows are
+/// scored against on their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// The file, as messages and reports name it.
+    pub name: String,
+    /// The file's own label set (every label in its train split), in the
+    /// combined spelling.
+    pub labels: Vec<String>,
 }
 
 /// A dataset file, cleaned and split.
@@ -113,6 +128,8 @@ pub struct Dataset {
     pub test: Vec<Example>,
     pub rows_read: usize,
     pub dropped: BTreeMap<DropReason, usize>,
+    /// The files combined, in order; [`Example::part`] indexes it.
+    pub parts: Vec<Part>,
 }
 
 impl Dataset {
@@ -135,6 +152,7 @@ impl Dataset {
             test: Vec::new(),
             rows_read: rows.len(),
             dropped: BTreeMap::new(),
+            parts: Vec::new(),
         };
         let mut seen = HashSet::new();
         for row in rows {
@@ -154,10 +172,17 @@ impl Dataset {
         dataset.finish()
     }
 
-    /// Sets the label set from train and checks train is not empty.
+    /// Sets the label set from train and checks train is not empty; a
+    /// single file is its own one part.
     fn finish(mut self) -> Result<Dataset> {
         let labels: BTreeSet<&String> = self.train.iter().flat_map(|e| &e.labels).collect();
         self.labels = labels.into_iter().cloned().collect();
+        if self.parts.is_empty() {
+            self.parts.push(Part {
+                name: self.path.display().to_string(),
+                labels: self.labels.clone(),
+            });
+        }
         if self.train.is_empty() {
             return Err(Error::DataFile {
                 path: self.path.clone(),
@@ -189,35 +214,12 @@ impl Dataset {
             });
         }
         let spelling = first_spellings(&parts);
-        let unify = |example: &Example| Example {
-            labels: example
-                .labels
-                .iter()
-                .map(|l| {
-                    spelling
-                        .get(&genre_key(l))
-                        .cloned()
-                        .unwrap_or_else(|| l.clone())
-                })
-                .collect(),
+        let unify = |example: &Example, part: usize| Example {
+            labels: respell(&example.labels, &spelling),
+            part,
             ..example.clone()
         };
-        let names: Vec<String> = parts.iter().map(|p| p.path.display().to_string()).collect();
-        let mut combined = Dataset {
-            path: PathBuf::from(names.join(" + ")),
-            task: parts[0].task,
-            labels: Vec::new(),
-            train: Vec::new(),
-            validation: Vec::new(),
-            test: Vec::new(),
-            rows_read: parts.iter().map(|p| p.rows_read).sum(),
-            dropped: BTreeMap::new(),
-        };
-        for part in &parts {
-            for (reason, count) in &part.dropped {
-                *combined.dropped.entry(*reason).or_default() += count;
-            }
-        }
+        let mut combined = empty_union(&parts, &spelling);
         let mut seen: HashSet<&str> = HashSet::new();
         for (index, part) in parts.iter().enumerate() {
             let other_tests: HashSet<&str> = parts
@@ -233,7 +235,7 @@ impl Dataset {
                 for example in split {
                     match combined_drop(example, &other_tests, &seen) {
                         Some(reason) => *combined.dropped.entry(reason).or_default() += 1,
-                        None => kept.push(unify(example)),
+                        None => kept.push(unify(example, index)),
                     }
                 }
             }
@@ -243,7 +245,9 @@ impl Dataset {
                     .chain(&part.validation)
                     .map(|e| e.plot.as_str()),
             );
-            combined.test.extend(part.test.iter().map(unify));
+            combined
+                .test
+                .extend(part.test.iter().map(|e| unify(e, index)));
         }
         combined.finish()
     }
@@ -324,8 +328,50 @@ fn clean(row: RawRow, format: &Format) -> (Example, Option<DropReason>) {
         plot: text,
         labels,
         line: row.line,
+        source: row.source,
+        part: 0,
     };
     (example, reason)
+}
+
+/// `labels` in the first spelling of each genre (`spelling`, by [`genre_key`]).
+fn respell(labels: &[String], spelling: &BTreeMap<String, String>) -> Vec<String> {
+    labels
+        .iter()
+        .map(|l| {
+            spelling
+                .get(&genre_key(l))
+                .cloned()
+                .unwrap_or_else(|| l.clone())
+        })
+        .collect()
+}
+
+/// The union of `parts` before any row is added: its name, task, parts,
+/// rows read and the rows each part dropped.
+fn empty_union(parts: &[Dataset], spelling: &BTreeMap<String, String>) -> Dataset {
+    let names: Vec<String> = parts.iter().map(|p| p.path.display().to_string()).collect();
+    let mut dropped = BTreeMap::new();
+    for (reason, count) in parts.iter().flat_map(|p| &p.dropped) {
+        *dropped.entry(*reason).or_default() += count;
+    }
+    Dataset {
+        path: PathBuf::from(names.join(" + ")),
+        task: parts[0].task,
+        labels: Vec::new(),
+        train: Vec::new(),
+        validation: Vec::new(),
+        test: Vec::new(),
+        rows_read: parts.iter().map(|p| p.rows_read).sum(),
+        dropped,
+        parts: parts
+            .iter()
+            .map(|p| Part {
+                name: p.path.display().to_string(),
+                labels: respell(&p.labels, spelling),
+            })
+            .collect(),
+    }
 }
 
 /// The first spelling of each genre across `parts`, by [`genre_key`].

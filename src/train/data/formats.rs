@@ -27,6 +27,9 @@ pub enum Format {
     Kslimon,
     /// `imdb27/train_data.txt`: `ID ::: TITLE (YEAR) ::: genre ::: plot` per line.
     Imdb27,
+    /// `extra/extra.csv`: title, plot, genres ("Crime|Drama"), source: the
+    /// source is kept per row so that evaluation reports each one.
+    Extra,
     /// A CSV file with a header row.
     Csv(Columns),
     /// One JSON object per line.
@@ -37,7 +40,7 @@ impl Format {
     /// The task the format's labels describe.
     pub fn task(&self) -> Task {
         match self {
-            Format::Movies | Format::Kslimon => Task::MultiLabel,
+            Format::Movies | Format::Kslimon | Format::Extra => Task::MultiLabel,
             Format::Imdb27 => Task::SingleLabel,
             Format::Csv(columns) | Format::Jsonl(columns) => match columns.label_sep {
                 Some(_) => Task::MultiLabel,
@@ -60,6 +63,8 @@ pub struct RawRow {
     pub title: Option<String>,
     pub text: String,
     pub labels: Vec<String>,
+    /// Where the row comes from, for formats that say (`extra`'s `source`).
+    pub source: Option<String>,
 }
 
 /// The rows of a dataset file in `format`; `path` only names it in messages.
@@ -69,6 +74,7 @@ pub fn read_rows(path: &Path, bytes: &[u8], format: &Format) -> Result<Vec<RawRo
         Format::Movies => read_movies(file),
         Format::Kslimon => read_kslimon(file),
         Format::Imdb27 => read_imdb27(file),
+        Format::Extra => read_extra(file),
         Format::Csv(columns) => read_generic_csv(file, columns),
         Format::Jsonl(columns) => read_jsonl(file, columns),
     }
@@ -157,6 +163,19 @@ fn read_movies(file: Source) -> Result<Vec<RawRow>> {
         title: Some(f[0].to_string()),
         text: f[2].to_string(),
         labels: split_labels(f[1], ","),
+        source: None,
+    })
+}
+
+fn read_extra(file: Source) -> Result<Vec<RawRow>> {
+    read_csv(file, &["title", "plot", "genres", "source"], |line, f| {
+        RawRow {
+            line,
+            title: Some(f[0].to_string()),
+            text: f[1].to_string(),
+            labels: split_labels(f[2], "|"),
+            source: Some(f[3].to_string()),
+        }
     })
 }
 
@@ -172,6 +191,7 @@ fn read_kslimon(file: Source) -> Result<Vec<RawRow>> {
             .split(',')
             .map(|l| l.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
             .collect(),
+        source: None,
     })
 }
 
@@ -186,6 +206,7 @@ fn read_generic_csv(file: Source, columns: &Columns) -> Result<Vec<RawRow>> {
             Some(sep) => split_labels(f[1], sep),
             None => vec![f[1].to_string()],
         },
+        source: None,
     })
 }
 
@@ -228,6 +249,7 @@ fn read_imdb27(file: Source) -> Result<Vec<RawRow>> {
                     title: None,
                     text: plot.to_string(),
                     labels: vec![genre.to_string()],
+                    source: None,
                 }),
                 _ => Err(data_error(
                     path,
@@ -290,6 +312,7 @@ fn read_jsonl(file: Source, columns: &Columns) -> Result<Vec<RawRow>> {
                 title: columns.title.as_deref().map(string).transpose()?,
                 text: string(&columns.text)?,
                 labels,
+                source: None,
             })
         })
         .collect()

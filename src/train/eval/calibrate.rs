@@ -2,7 +2,8 @@
 //! that calibrates probabilities, a global threshold and per-label
 //! thresholds that maximise F1, and the decision rules of EVALUATION.md.
 
-use super::evaluate;
+use super::criterion::{select, Criterion, Score};
+use super::evaluate::{self, Metrics};
 use super::metrics;
 use crate::labels::{probabilities, Rule, Task, Thresholds};
 
@@ -83,8 +84,20 @@ fn counts(
     label: Option<usize>,
     t: f32,
 ) -> (usize, usize, usize) {
+    let rows: Vec<usize> = (0..truth.len()).collect();
+    counts_on(probabilities, truth, &rows, label, t)
+}
+
+/// [`counts`] over the `rows` of `probabilities` and `truth` only.
+fn counts_on(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    rows: &[usize],
+    label: Option<usize>,
+    t: f32,
+) -> (usize, usize, usize) {
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
-    for (row, flags) in probabilities.iter().zip(truth) {
+    for (row, flags) in rows.iter().map(|&i| (&probabilities[i], &truth[i])) {
         for (i, (&p, &truth)) in row.iter().zip(flags).enumerate() {
             if label.is_some_and(|l| l != i) {
                 continue;
@@ -123,6 +136,21 @@ pub fn tune_global(probabilities: &[Vec<f32>], truth: &[Vec<bool>]) -> f32 {
     })
 }
 
+/// The global threshold that maximises `criterion`'s micro-F1 (on its
+/// rows, averaged over its datasets).
+pub fn tune_global_on(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    criterion: &Criterion,
+) -> f32 {
+    best_threshold(|t| {
+        criterion.mean(|rows| {
+            let (tp, fp, fn_) = counts_on(probabilities, truth, rows, None, t);
+            f1(tp, fp, fn_)
+        })
+    })
+}
+
 /// Per-label thresholds that maximise each label's F1 on validation; a
 /// label with fewer than `min_positives` validation positives keeps
 /// `global`, since a threshold fitted to a handful of rows does not
@@ -154,16 +182,29 @@ pub struct Tuned {
     pub thresholds: Thresholds,
     /// Every rule's selection score, so `metrics.json` shows why the rule won.
     pub rule_scores: Vec<RuleScore>,
+    /// What the scores measure.
+    pub criterion: Criterion,
 }
 
 impl Tuned {
-    /// The selection score of the chosen rule: cross-validated micro-F1
-    /// over `RULE_FOLDS` folds (multi-label) or macro-F1 (single-label).
+    /// The selection score of the chosen rule: the criterion's score of
+    /// decisions cross-validated over `RULE_FOLDS` folds (multi-label).
     pub fn score(&self) -> f64 {
+        self.selection().score
+    }
+
+    /// The chosen rule's criterion score and tie-break.
+    pub fn selection(&self) -> Score {
         self.rule_scores
             .iter()
             .find(|s| s.rule == self.thresholds.rule)
-            .map_or(f64::NEG_INFINITY, |s| s.score)
+            .map_or(
+                Score {
+                    score: f64::NEG_INFINITY,
+                    tie_break: None,
+                },
+                |s| s.score,
+            )
     }
 }
 
@@ -171,18 +212,21 @@ impl Tuned {
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct RuleScore {
     pub rule: Rule,
-    pub score: f64,
+    #[serde(flatten)]
+    pub score: Score,
 }
 
-/// Tunes the temperature and thresholds on all of validation (`logits` and
-/// `truth`), and picks the rule with the best micro-F1 on held-out folds,
-/// for plots of at most `max_genres` genres.
+/// Tunes the temperature on all of validation (`logits` and `truth`) and
+/// the thresholds on `criterion`'s rows, and picks the rule whose decisions
+/// on held-out folds score best by `criterion`, for plots of at most
+/// `max_genres` genres.
 pub fn tune(
     logits: &[Vec<f32>],
     truth: &[Vec<bool>],
     task: Task,
     min_support: usize,
     max_genres: Option<usize>,
+    criterion: &Criterion,
 ) -> Tuned {
     let temperature = fit_temperature(logits, truth, task);
     let probabilities: Vec<Vec<f32>> = logits
@@ -198,9 +242,29 @@ pub fn tune(
         max_genres,
     };
     match task {
-        Task::SingleLabel => score_single_label(&probabilities, truth, thresholds),
-        Task::MultiLabel => pick_multi_label_rule(&probabilities, truth, thresholds, min_support),
+        Task::SingleLabel => score_single_label(&probabilities, truth, thresholds, criterion),
+        Task::MultiLabel => {
+            pick_multi_label_rule(&probabilities, truth, thresholds, min_support, criterion)
+        }
     }
+}
+
+/// The metrics of `rule` on the `rows` of calibrated `probabilities`.
+fn metrics_on(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    rows: &[usize],
+    thresholds: &Thresholds,
+    task: Task,
+) -> Metrics {
+    evaluate::score(
+        &select(probabilities, rows),
+        &select(truth, rows),
+        thresholds,
+        thresholds.rule,
+        task,
+        &evaluate::all_columns(thresholds.per_label.len()),
+    )
 }
 
 /// The single-label decision (its one rule, no thresholds) and its score.
@@ -208,17 +272,10 @@ fn score_single_label(
     probabilities: &[Vec<f32>],
     truth: &[Vec<bool>],
     thresholds: Thresholds,
+    criterion: &Criterion,
 ) -> Tuned {
-    let columns = evaluate::all_columns(thresholds.per_label.len());
-    let score = evaluate::score(
-        probabilities,
-        truth,
-        &thresholds,
-        thresholds.rule,
-        Task::SingleLabel,
-        &columns,
-    )
-    .selection_score();
+    let score = criterion
+        .score(|rows| metrics_on(probabilities, truth, rows, &thresholds, Task::SingleLabel));
     let rule_scores = vec![RuleScore {
         rule: thresholds.rule,
         score,
@@ -226,22 +283,22 @@ fn score_single_label(
     Tuned {
         thresholds,
         rule_scores,
+        criterion: criterion.clone(),
     }
 }
 
-/// Thresholds of `base` tuned on the `rows` of `probabilities`.
+/// Thresholds of `base` tuned on `criterion`'s rows of `probabilities`:
+/// the global one for the criterion, the per-label ones on those rows.
 fn fitted_thresholds(
     probabilities: &[Vec<f32>],
     truth: &[Vec<bool>],
-    rows: &[usize],
+    criterion: &Criterion,
     base: &Thresholds,
     min_support: usize,
 ) -> Thresholds {
-    let (p, t): (Vec<Vec<f32>>, Vec<Vec<bool>>) = rows
-        .iter()
-        .map(|&i| (probabilities[i].clone(), truth[i].clone()))
-        .unzip();
-    let global = tune_global(&p, &t);
+    let rows = criterion.rows();
+    let (p, t) = (select(probabilities, &rows), select(truth, &rows));
+    let global = tune_global_on(probabilities, truth, criterion);
     Thresholds {
         global,
         per_label: tune_per_label(&p, &t, global, min_support),
@@ -249,32 +306,29 @@ fn fitted_thresholds(
     }
 }
 
-/// Thresholds tuned on all of validation, and the multi-label rule whose
-/// decisions score best on the rows each fold's thresholds were not tuned on.
+/// Thresholds tuned on all of `criterion`'s rows, and the multi-label rule
+/// whose decisions score best by `criterion` on the rows each fold's
+/// thresholds were not tuned on.
 fn pick_multi_label_rule(
     probabilities: &[Vec<f32>],
     truth: &[Vec<bool>],
     base: Thresholds,
     min_support: usize,
+    criterion: &Criterion,
 ) -> Tuned {
-    let all: Vec<usize> = (0..truth.len()).collect();
-    let mut thresholds = fitted_thresholds(probabilities, truth, &all, &base, min_support);
+    let mut thresholds = fitted_thresholds(probabilities, truth, criterion, &base, min_support);
     let folds: Vec<Thresholds> = (0..RULE_FOLDS)
         .map(|fold| {
-            let rows: Vec<usize> = all
-                .iter()
-                .copied()
-                .filter(|i| i % RULE_FOLDS != fold)
-                .collect();
-            if rows.is_empty() {
+            let tuning = criterion.restricted(|i| i % RULE_FOLDS != fold);
+            if tuning.groups.is_empty() {
                 thresholds.clone()
             } else {
-                fitted_thresholds(probabilities, truth, &rows, &thresholds, min_support)
+                fitted_thresholds(probabilities, truth, &tuning, &thresholds, min_support)
             }
         })
         .collect();
     // The first rule (the simplest) wins ties.
-    let mut best = f64::NEG_INFINITY;
+    let mut best: Option<Score> = None;
     let mut rule_scores = Vec::new();
     for &rule in Rule::for_task(Task::MultiLabel) {
         let predicted: Vec<Vec<bool>> = probabilities
@@ -282,30 +336,42 @@ fn pick_multi_label_rule(
             .enumerate()
             .map(|(i, row)| folds[i % RULE_FOLDS].decide(row, rule))
             .collect();
-        let score = metrics::multi_label(truth, &predicted, probabilities).micro_f1;
+        let score = criterion.score(|rows| {
+            Metrics::Multi(metrics::multi_label(
+                &select(truth, rows),
+                &select(&predicted, rows),
+                &select(probabilities, rows),
+            ))
+        });
         rule_scores.push(RuleScore { rule, score });
-        if score > best {
-            best = score;
+        if best.is_none_or(|leader| criterion.better(score, leader)) {
+            best = Some(score);
             thresholds.rule = rule;
         }
     }
     Tuned {
         thresholds,
         rule_scores,
+        criterion: criterion.clone(),
     }
 }
 
 /// The score that picks a run's best epoch, from validation `logits`:
-/// micro-F1 at the tuned global threshold without calibration
-/// (multi-label), or macro-F1 (single-label).
-pub fn epoch_score(logits: &[Vec<f32>], truth: &[Vec<bool>], task: Task) -> f64 {
+/// `criterion`'s micro-F1 at the global threshold tuned for it, without
+/// calibration (multi-label), or its macro-F1 (single-label).
+pub fn epoch_score(
+    logits: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    task: Task,
+    criterion: &Criterion,
+) -> f64 {
     let n_labels = truth.first().map_or(0, Vec::len);
     let probabilities: Vec<Vec<f32>> = logits
         .iter()
         .map(|row| probabilities(row, 1.0, task))
         .collect();
     let global = match task {
-        Task::MultiLabel => tune_global(&probabilities, truth),
+        Task::MultiLabel => tune_global_on(&probabilities, truth, criterion),
         Task::SingleLabel => 0.5,
     };
     let thresholds = Thresholds {
@@ -315,13 +381,7 @@ pub fn epoch_score(logits: &[Vec<f32>], truth: &[Vec<bool>], task: Task) -> f64 
         per_label: vec![global; n_labels],
         max_genres: None,
     };
-    evaluate::score(
-        &probabilities,
-        truth,
-        &thresholds,
-        thresholds.rule,
-        task,
-        &evaluate::all_columns(n_labels),
-    )
-    .selection_score()
+    criterion
+        .score(|rows| metrics_on(&probabilities, truth, rows, &thresholds, task))
+        .score
 }

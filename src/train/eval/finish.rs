@@ -48,6 +48,7 @@ pub fn finish(ending: Ending) -> Result<Finished> {
     let Tuned {
         thresholds,
         rule_scores,
+        criterion,
     } = ending.tuned;
     let columns = evaluate::all_columns(ending.labels.len());
     let score = |logits: &[Vec<f32>], examples: &[Example]| {
@@ -77,6 +78,7 @@ pub fn finish(ending: Ending) -> Result<Finished> {
         labels: ending.labels,
         thresholds: &thresholds,
         rule_scores: &rule_scores,
+        criterion: &criterion,
         validation: &validation,
         test: &test,
         training: ending.training,

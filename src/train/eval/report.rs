@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::calibrate::{RuleScore, RULE_FOLDS};
 use super::charts::{self, LabelCounts};
+use super::criterion::Criterion;
 use super::evaluate::{score_name, Metrics, SplitReport};
 use super::history::Training;
 use crate::labels::{Task, Thresholds};
@@ -27,6 +28,8 @@ pub struct Summary<'a> {
     pub thresholds: &'a Thresholds,
     /// Each decision rule's selection score, the chosen one included.
     pub rule_scores: &'a [RuleScore],
+    /// What the epoch, rule and thresholds were chosen by.
+    pub criterion: &'a Criterion,
     pub validation: &'a SplitReport,
     pub test: &'a SplitReport,
     /// What training recorded, options included.
@@ -46,6 +49,7 @@ impl Summary<'_> {
                 "score": selection_metric(self.task),
                 "scores": self.rule_scores,
             },
+            "selection_criterion": self.criterion,
             "temperature": self.thresholds.temperature,
             "validation": self.validation,
             "test": self.test,
@@ -82,13 +86,25 @@ impl Summary<'_> {
         let scores: Vec<String> = self
             .rule_scores
             .iter()
-            .map(|s| format!("`{}` {:.4}", s.rule.name(), s.score))
+            .map(|s| format!("`{}` {:.4}", s.rule.name(), s.score.score))
             .collect();
         let _ = writeln!(
             md,
             "Rules scored by {}: {}.\n",
             selection_metric(self.task),
             scores.join(", ")
+        );
+        let groups: Vec<String> = self
+            .criterion
+            .groups
+            .iter()
+            .map(|g| format!("`{}` {} rows", g.dataset, g.rows_scored))
+            .collect();
+        let _ = writeln!(
+            md,
+            "Epoch, thresholds and rule chosen by the {} ({}).\n",
+            self.criterion.name,
+            groups.join(", ")
         );
         for (name, split) in [("Test", self.test), ("Validation", self.validation)] {
             let _ = writeln!(md, "## {name} ({} rows), by decision rule\n", split.rows);

@@ -17,6 +17,7 @@ use crate::pipeline::{self, INFERENCE_BATCH};
 use crate::tokenize::TextEncoder;
 use crate::train::data::dataset::{Dataset, Example};
 use crate::train::eval::calibrate::{self, Tuned};
+use crate::train::eval::criterion::{Criterion, Score};
 use crate::train::eval::evaluate::{self, SplitReport};
 use crate::train::eval::finish::{self, Ending};
 use crate::train::eval::history::Training;
@@ -78,8 +79,9 @@ pub struct Outcome {
 pub struct Candidate {
     pub c: f64,
     pub share: f32,
-    /// Held-out validation score of the blend (micro-F1).
-    pub score: f64,
+    /// Held-out validation score of the blend by the selection criterion.
+    #[serde(flatten)]
+    pub score: Score,
 }
 
 /// The token ids the model reads of each text.
@@ -175,6 +177,8 @@ struct Folder {
     training: Training,
     /// The run's `--min-threshold-support`.
     min_support: usize,
+    /// The run's `--select-on` (every row for folders older than it).
+    select_on: crate::train::eval::criterion::SelectOn,
 }
 
 impl Folder {
@@ -205,6 +209,7 @@ impl Folder {
             dataset: metrics["dataset"].as_str().unwrap_or_default().to_string(),
             training,
             min_support: options.min_threshold_support,
+            select_on: options.select_on,
         })
     }
 
@@ -340,6 +345,7 @@ fn search(
 ) -> Result<(Choice, Vec<Candidate>)> {
     let validation_truth = evaluate::truth(&dataset.validation, &folder.labels);
     let most_genres = calibrate::most_genres(&features.truth, Task::MultiLabel);
+    let criterion = Criterion::for_validation(dataset, folder.select_on);
     let mut scores = Vec::new();
     let mut best: Option<Choice> = None;
     for &c in &options.c {
@@ -352,15 +358,16 @@ fn search(
                 Task::MultiLabel,
                 folder.min_support,
                 most_genres,
+                &criterion,
             );
             scores.push(Candidate {
                 c,
                 share,
-                score: tuned.score(),
+                score: tuned.selection(),
             });
             if best_share
                 .as_ref()
-                .is_none_or(|(_, leader)| tuned.score() > leader.score())
+                .is_none_or(|(_, leader)| criterion.better(tuned.selection(), leader.selection()))
             {
                 best_share = Some((share, tuned));
             }
@@ -370,7 +377,7 @@ fn search(
         };
         if best
             .as_ref()
-            .is_none_or(|leader| tuned.score() > leader.tuned.score())
+            .is_none_or(|leader| criterion.better(tuned.selection(), leader.tuned.selection()))
         {
             best = Some(Choice { fit, share, tuned });
         }

@@ -27,6 +27,7 @@ use crate::pipeline;
 use crate::tokenize::{Batch, TextEncoder};
 use crate::train::data::dataset::{Dataset, Example};
 use crate::train::eval::calibrate;
+use crate::train::eval::criterion::Criterion;
 use crate::train::eval::evaluate::{self, score_name, SplitReport};
 use crate::train::eval::finish::{self, Ending};
 use crate::train::eval::history::{EpochRecord, Training};
@@ -74,6 +75,8 @@ pub struct Run<'a> {
     lengths: Vec<usize>,
     dropout_rng: DropoutRng,
     progress: Progress,
+    /// What the best epoch and the decision rule are chosen by.
+    criterion: Criterion,
 }
 
 /// Trains, picks the best epoch on validation, tunes the decision rule and
@@ -152,6 +155,7 @@ impl<'a> Run<'a> {
             lengths,
             dropout_rng: DropoutRng::seed_from_u64(options.seed),
             progress: Progress::default(),
+            criterion: Criterion::for_validation(dataset, options.select_on),
         })
     }
 
@@ -380,7 +384,8 @@ impl<'a> Run<'a> {
         let validation = &self.spec.dataset.validation;
         let logits = pipeline::logits(model, &self.encoder, &texts(validation))?.rows;
         let truth = evaluate::truth(validation, &self.labels);
-        Ok((calibrate::epoch_score(&logits, &truth, self.task), logits))
+        let score = calibrate::epoch_score(&logits, &truth, self.task, &self.criterion);
+        Ok((score, logits))
     }
 
     /// Every weight of the model as it is now: trained and frozen.
@@ -419,6 +424,7 @@ impl<'a> Run<'a> {
             self.task,
             self.options().min_threshold_support,
             calibrate::most_genres(&evaluate::truth(&dataset.train, &self.labels), self.task),
+            &self.criterion,
         );
         let test_logits = pipeline::logits(&best, &self.encoder, &texts(&dataset.test))?.rows;
         let mut files = self.write_model_description()?;
