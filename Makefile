@@ -10,6 +10,8 @@ CARGO ?= cargo
 PYTHON ?= python3
 PORT ?= 8080
 DATA ?= ../shared/data
+# The ONNX Runtime Web peer of `make bench-peer` (its README says how it was made).
+PEER ?= ../shared/peer
 # The shipped model's training folder (`make model`), and what `make export` quantizes.
 SHIPPED := models/plotgenre
 MODEL ?= $(SHIPPED)
@@ -36,7 +38,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := bundle datasets classify
 FUZZ_FLAGS := -rss_limit_mb=2048 -malloc_limit_mb=512
 
-.PHONY: help base wasm site lint test screenshot audit icons vendor fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-explain export model train-movies train-kslimon train-imdb27
+.PHONY: help base wasm site lint test screenshot audit icons vendor fuzz serve browser-deps clean bench bench-train bench-quant bench-wasm bench-peer bench-explain export model train-movies train-kslimon train-imdb27
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
@@ -144,6 +146,15 @@ bench-quant: ## Bundle size and test figures per quantization for models/movies 
 bench-wasm: base wasm browser-deps ## Latency, start-up time, sizes and memory of the wasm build in headless Chromium.
 	$(CARGO) bench --features train --bench wasm
 
+# Not part of `make bench`: it installs ONNX Runtime Web (npm, benches/peer/) and needs ../shared/peer.
+PEER_DEPS := benches/peer/node_modules/.package-lock.json
+
+bench-peer: wasm browser-deps $(PEER_DEPS) ## plotgenre vs ONNX Runtime Web (1 and N threads) in one headless Chromium, same 200 plots.
+	node benches/peer/run.mjs --peer $(PEER)
+
+$(PEER_DEPS): benches/peer/package.json benches/peer/package-lock.json
+	npm ci --prefix benches/peer --no-audit --no-fund --ignore-scripts
+
 bench-explain: ## Faithfulness of explanations on 200 movies test plots (shipped bundle).
 	$(CARGO) bench --features train --bench explain
 
@@ -177,4 +188,4 @@ serve: site ## Build what is missing and serve the page on http://127.0.0.1:$(PO
 	node scripts/serve.mjs --root www --port $(PORT)
 
 clean: ## Remove build outputs (keeps models/).
-	rm -rf target pkg www/pkg tests/browser/node_modules
+	rm -rf target pkg www/pkg tests/browser/node_modules benches/peer/node_modules

@@ -55,11 +55,12 @@ function isInside(root, candidate) {
  * Start a static file server rooted at `rootDir`.
  * @param {string} rootDir
  * @param {number} listenPort 0 picks a free port
- * @param {{onRequest?: (req: import('node:http').IncomingMessage) => void}} options
- *   `onRequest` sees every request first (the browser tests count them)
+ * @param {{onRequest?: (req: import('node:http').IncomingMessage) => void, headers?: Record<string, string>}} options
+ *   `onRequest` sees every request first (the browser tests count them); `headers` are added
+ *   to every file served (e.g. COOP/COEP for a cross-origin isolated page)
  * @returns {Promise<{url: string, port: number, close: () => Promise<void>}>}
  */
-export async function startServer(rootDir, listenPort = 0, { onRequest } = {}) {
+export async function startServer(rootDir, listenPort = 0, { onRequest, headers = {} } = {}) {
   const root = await realpath(path.resolve(rootDir));
 
   const server = createServer(async (req, res) => {
@@ -118,7 +119,7 @@ export async function startServer(rootDir, listenPort = 0, { onRequest } = {}) {
       // (V8 caches it only for responses the HTTP cache holds).
       const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
       if (req.headers['if-none-match'] === etag) {
-        res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache' });
+        res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache', ...headers });
         res.end();
         return;
       }
@@ -129,6 +130,7 @@ export async function startServer(rootDir, listenPort = 0, { onRequest } = {}) {
         'Cache-Control': 'no-cache',
         ETag: etag,
         'X-Content-Type-Options': 'nosniff',
+        ...headers,
       });
       if (req.method === 'HEAD') {
         res.end();

@@ -8,22 +8,10 @@
 //   await window.benchRun(texts, explainText) -> { latenciesMs: number[], explainMs: number[], wasmMemoryBytes }
 
 import init, { Classifier } from '/pkg/plotgenre.js';
+import { cachedBytes } from './cached-bytes.mjs';
 
 const CACHE = 'plotgenre-bench';
 const params = new URLSearchParams(location.search);
-
-/** The bundle's bytes: from the Cache API when a previous visit stored them. */
-async function bundleBytes(url) {
-  const cache = await caches.open(CACHE);
-  let response = await cache.match(url);
-  const fromCache = Boolean(response);
-  if (!response) {
-    response = await fetch(url);
-    if (!response.ok) throw new Error(`fetch ${url}: HTTP ${response.status}`);
-    await cache.put(url, response.clone());
-  }
-  return { bytes: new Uint8Array(await response.arrayBuffer()), fromCache };
-}
 
 let wasm;
 let classifier;
@@ -32,7 +20,7 @@ window.benchStart = (async () => {
   const marks = [performance.now()];
   wasm = await init();
   marks.push(performance.now());
-  const { bytes, fromCache } = await bundleBytes(params.get('bundle'));
+  const { bytes, fromCache } = await cachedBytes(params.get('bundle'), CACHE);
   marks.push(performance.now());
   classifier = Classifier.load(bytes);
   marks.push(performance.now());

@@ -1,0 +1,89 @@
+// report.mjs — its one job: turn `make bench-peer`'s raw browser figures into the table and
+// the one `RESULT {json}` line (medians over rounds of each round's figures).
+
+/** The `q`-quantile of `values` (nearest rank, as benches/wasm.rs). */
+export function quantile(values, q) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(Math.max(Math.ceil(q * sorted.length), 1), sorted.length);
+  return sorted[rank - 1];
+}
+
+const median = (values) => quantile(values, 0.5);
+
+/** One round of one side, in the figures the report shows. */
+export function roundFigures({ cold, warm, run }, plots) {
+  const batchSeconds = run.batchMs.reduce((sum, ms) => sum + ms, 0) / 1e3;
+  return {
+    median_ms: median(run.latenciesMs),
+    p90_ms: quantile(run.latenciesMs, 0.9),
+    batch_plots_per_s: plots / batchSeconds,
+    cold_page_ms: cold.firstResultMs,
+    warm_page_ms: warm.firstResultMs,
+    cold_start_ms: cold.startMs,
+    warm_start_ms: warm.startMs,
+  };
+}
+
+/** Each figure's median over the rounds of one side. */
+export function overRounds(rounds) {
+  const keys = Object.keys(rounds[0]);
+  return Object.fromEntries(keys.map((key) => [key, median(rounds.map((round) => round[key]))]));
+}
+
+const round = (value, digits = 1) => Number(value.toFixed(digits));
+
+function printTable(sides) {
+  console.log('| side | threads | median ms | p90 ms | batch of 16, plots/s | cold: page / own start ms | second visit: page / own start ms |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const { name, threads, figures: f } of sides) {
+    console.log(`| ${name} | ${threads} | ${f.median_ms.toFixed(1)} | ${f.p90_ms.toFixed(1)} | ${f.batch_plots_per_s.toFixed(1)} `
+      + `| ${f.cold_page_ms.toFixed(0)} / ${f.cold_start_ms.toFixed(0)} | ${f.warm_page_ms.toFixed(0)} / ${f.warm_start_ms.toFixed(0)} |`);
+  }
+}
+
+/** The ORT figures of one thread count, as RESULT lists them. */
+function ortEntry({ threads, figures: f }) {
+  return {
+    threads,
+    median_ms: round(f.median_ms, 2),
+    p90_ms: round(f.p90_ms, 2),
+    batch_plots_per_s: round(f.batch_plots_per_s),
+    cold_ms: round(f.cold_start_ms),
+    warm_start_ms: round(f.warm_start_ms),
+    cold_page_ms: round(f.cold_page_ms),
+    warm_page_ms: round(f.warm_page_ms),
+  };
+}
+
+/**
+ * Print the table and the RESULT line. `ours` and each of `peers` is
+ * `{name, threads, figures}`; `context` adds what the run was (load, rounds, ...).
+ * ORT's best is its lowest median and, separately, its highest batch throughput.
+ */
+export function report(ours, peers, context) {
+  printTable([ours, ...peers]);
+  const bestMedian = peers.reduce((a, b) => (b.figures.median_ms < a.figures.median_ms ? b : a));
+  const bestBatch = peers.reduce((a, b) => (b.figures.batch_plots_per_s > a.figures.batch_plots_per_s ? b : a));
+  const f = ours.figures;
+  const result = {
+    median_ms: round(f.median_ms, 2),
+    p90_ms: round(f.p90_ms, 2),
+    batch_plots_per_s: round(f.batch_plots_per_s),
+    cold_ms: round(f.cold_page_ms),
+    warm_start_ms: round(f.warm_page_ms),
+    cold_load_ms: round(f.cold_start_ms),
+    warm_load_ms: round(f.warm_start_ms),
+    threads: ours.threads,
+    ort_best_threads: bestMedian.threads,
+    ort_best_median_ms: round(bestMedian.figures.median_ms, 2),
+    ort_best_p90_ms: round(bestMedian.figures.p90_ms, 2),
+    ort_best_batch_threads: bestBatch.threads,
+    ort_best_batch_plots_per_s: round(bestBatch.figures.batch_plots_per_s),
+    median_ratio_vs_ort_best: round(f.median_ms / bestMedian.figures.median_ms, 3),
+    p90_ratio_vs_ort_best: round(f.p90_ms / bestMedian.figures.p90_ms, 3),
+    batch_ratio_vs_ort_best: round(f.batch_plots_per_s / bestBatch.figures.batch_plots_per_s, 3),
+    ort: peers.map(ortEntry),
+    ...context,
+  };
+  console.log(`RESULT ${JSON.stringify(result)}`);
+}

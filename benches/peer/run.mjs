@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// run.mjs — `make bench-peer`: plotgenre and ONNX Runtime Web (1 thread and
+// navigator.hardwareConcurrency threads) side by side in ONE headless Chromium, on the same
+// plots, sides alternating over rounds, each side in a fresh profile per round. Serves the
+// repository cross-origin isolated (COOP/COEP), so every file, ORT's included, is same-origin.
+// Prints a table and one `RESULT {json}` line (benches/peer/report.mjs).
+//
+//   node benches/peer/run.mjs [--rounds 3] [--peer ../shared/peer] [--bundle /www/models/model.plotgenre]
+
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { startServer } from '../../scripts/serve.mjs';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../tests/browser/chromium.mjs';
+import { overRounds, report, roundFigures } from './report.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BATCH = 16;
+const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    peer: { type: 'string', default: path.join(ROOT, '../shared/peer') },
+    bundle: { type: 'string', default: '/www/models/model.plotgenre' },
+  },
+});
+const { chromium } = await import(path.join(ROOT, 'tests/browser/node_modules/playwright-core/index.mjs'));
+
+/** One visit pair of one side in a fresh profile: cold visit, timed runs, second visit. */
+async function measure(browser, url, inputs) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
+    await page.goto(url);
+    const cold = await page.evaluate(() => window.benchStart);
+    const run = await page.evaluate(([i, b]) => window.benchRun(i, b), [inputs, BATCH]);
+    await page.reload();
+    const warm = await page.evaluate(() => window.benchStart);
+    if (cold.fromCache || !warm.fromCache) {
+      throw new Error(`expected a cold then a cached visit at ${url}, got ${JSON.stringify({ cold, warm })}`);
+    }
+    return { cold, warm, run };
+  } finally {
+    await context.close();
+  }
+}
+
+/** navigator.hardwareConcurrency and cross-origin isolation of the served bench page. */
+async function probe(browser, base) {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${base}/benches/peer/peer.html`);
+    return await page.evaluate(() => ({ cores: navigator.hardwareConcurrency, isolated: self.crossOriginIsolated }));
+  } finally {
+    await page.close();
+  }
+}
+
+/** The sides to compare: plotgenre (text in) and ORT at 1 and `cores` threads (ids in). */
+function sides(base, inputs, modelUrl, cores) {
+  const page = (query) => `${base}/benches/peer/peer.html?${new URLSearchParams(query)}`;
+  const ort = (threads) => ({
+    name: `ONNX Runtime Web, ${threads} thread${threads > 1 ? 's' : ''} (model only)`,
+    url: page({ side: 'ort', threads, model: modelUrl, firstIds: inputs.ids[0].join(',') }),
+  });
+  const threadCounts = [...new Set([1, cores])];
+  return [
+    { name: 'plotgenre classify(text) (tokenizer included)', url: page({ side: 'ours', bundle: args.bundle, first: inputs.texts[0] }) },
+    ...threadCounts.map(ort),
+  ];
+}
+
+/** Every side once per round, the order rotated each round; figures per side per round. */
+async function rounds(browser, list, inputs, count) {
+  const figures = list.map(() => []);
+  const threads = list.map(() => 0);
+  for (let r = 0; r < count; r += 1) {
+    for (let k = 0; k < list.length; k += 1) {
+      const s = (k + r) % list.length;
+      const raw = await measure(browser, list[s].url, inputs);
+      figures[s].push(roundFigures(raw, inputs.texts.length));
+      threads[s] = raw.cold.threads;
+      process.stderr.write(`round ${r + 1}: ${list[s].name}: ${JSON.stringify(figures[s].at(-1))}\n`);
+    }
+  }
+  return list.map((side, s) => ({ name: side.name, threads: threads[s], figures: overRounds(figures[s]) }));
+}
+
+const inputs = JSON.parse(await readFile(path.join(args.peer, 'inputs.json'), 'utf8'));
+const served = await mkdtemp(path.join(ROOT, '.bench-peer-'));
+await copyFile(path.join(args.peer, 'minilm_cls_int8.onnx'), path.join(served, 'model.onnx'));
+const modelUrl = `/${path.basename(served)}/model.onnx`;
+const server = await startServer(ROOT, 0, { headers: ISOLATED });
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+try {
+  const { cores, isolated } = await probe(browser, server.url);
+  if (!isolated) throw new Error('the bench page is not cross-origin isolated: ORT gets no threads');
+  const loadBefore = loadavg()[0];
+  const [ours, ...peers] = await rounds(browser, sides(server.url, inputs, modelUrl, cores), inputs, Number(args.rounds));
+  report(ours, peers, {
+    load_before: loadBefore,
+    load_after: loadavg()[0],
+    hardware_concurrency: cores,
+    rounds: Number(args.rounds),
+    plots: inputs.texts.length,
+    batch_size: BATCH,
+    chromium: browser.version(),
+  });
+} finally {
+  await browser.close();
+  await server.close();
+  await rm(served, { recursive: true, force: true });
+}
