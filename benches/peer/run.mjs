@@ -91,6 +91,8 @@ async function rounds(browser, list, inputs, count) {
   return list.map((side, s) => ({ name: side.name, threads: threads[s], figures: overRounds(figures[s]) }));
 }
 
+// Before anything of the benchmark runs: a load near the core count means a shared machine.
+const loadBefore = loadavg()[0];
 const inputs = JSON.parse(await readFile(path.join(args.peer, 'inputs.json'), 'utf8'));
 const served = await mkdtemp(path.join(ROOT, '.bench-peer-'));
 await copyFile(path.join(args.peer, 'minilm_cls_int8.onnx'), path.join(served, 'model.onnx'));
@@ -100,7 +102,6 @@ const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true
 try {
   const { cores, isolated } = await probe(browser, server.url);
   if (!isolated) throw new Error('the bench page is not cross-origin isolated: ORT gets no threads');
-  const loadBefore = loadavg()[0];
   const [ours, ...peers] = await rounds(browser, sides(server.url, inputs, modelUrl, cores), inputs, Number(args.rounds));
   report(ours, peers, {
     load_before: loadBefore,
