@@ -437,3 +437,75 @@ fn combining_unifies_genre_spellings_and_refuses_mixed_tasks() {
         .to_string();
     assert!(error.contains("b.csv") && error.contains("task"), "{error}");
 }
+
+/// Training rows of each source, by name.
+fn train_sources(dataset: &Dataset) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for example in &dataset.train {
+        *counts
+            .entry(example.source.clone().unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn train_share_samples_one_sources_training_rows_and_nothing_else() {
+    let Some(path) = shared_data("extra/extra.csv") else {
+        return;
+    };
+    let whole = Dataset::load(&path, &Format::Extra).unwrap();
+    let mut sampled = whole.clone();
+    sampled
+        .keep_train_share("rajugc_imdb_by_genre", 0.3)
+        .unwrap();
+    let (before, after) = (train_sources(&whole), train_sources(&sampled));
+    let share = after["rajugc_imdb_by_genre"] as f64 / before["rajugc_imdb_by_genre"] as f64;
+    assert!((0.28..0.32).contains(&share), "kept {share:.3} of rajugc");
+    for (source, rows) in &before {
+        if source != "rajugc_imdb_by_genre" {
+            assert_eq!(after[source], *rows, "{source} was sampled too");
+        }
+    }
+    assert_eq!(sampled.validation.len(), whole.validation.len());
+    assert_eq!(sampled.test.len(), whole.test.len());
+    let dropped = before["rajugc_imdb_by_genre"] - after["rajugc_imdb_by_genre"];
+    assert_eq!(sampled.dropped[&DropReason::Sampled], dropped);
+    let mut again = whole.clone();
+    again.keep_train_share("rajugc_imdb_by_genre", 0.3).unwrap();
+    let texts = |d: &Dataset| d.train.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&again), texts(&sampled), "the same rows every run");
+    let Err(Error::DataFile { problem, .. }) = whole.clone().keep_train_share("rajugc", 0.5) else {
+        panic!("a misspelt source must fail");
+    };
+    assert!(
+        problem.contains("tmdb_popular"),
+        "names the sources: {problem}"
+    );
+}
+
+#[test]
+fn train_share_is_read_from_the_command_line_and_checked() {
+    let Some(path) = shared_data("extra/extra.csv") else {
+        return;
+    };
+    let data = |share: &str| {
+        Command::new(env!("CARGO_BIN_EXE_plotgenre"))
+            .args(["data", "--format", "extra", "--data"])
+            .arg(&path)
+            .args(["--train-share", share])
+            .output()
+            .expect("plotgenre runs")
+    };
+    let sampled = data("tmdb_top_rated=0.5");
+    assert!(sampled.status.success(), "{sampled:?}");
+    let summary = String::from_utf8_lossy(&sampled.stdout);
+    assert!(
+        summary.contains("dropped from train by --train-share"),
+        "{summary}"
+    );
+    let wrong = data("tmdb_top_rated=1.5");
+    assert_eq!(wrong.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&wrong.stderr);
+    assert!(message.contains("from 0 to 1"), "{message}");
+}

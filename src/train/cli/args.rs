@@ -150,6 +150,37 @@ pub struct DataArgs {
     /// multi-label); without it each row has one label.
     #[arg(long, value_name = "SEP")]
     pub label_sep: Option<String>,
+    /// Keep only this share of one source's training rows (extra's `source`
+    /// column), e.g. `rajugc_imdb_by_genre=0.3`: the same rows every run;
+    /// validation and test stay whole. Repeat for several sources.
+    #[arg(long, value_name = "SOURCE=SHARE", value_parser = parse_source_share)]
+    #[serde(default)]
+    pub train_share: Vec<SourceShare>,
+}
+
+/// A `--train-share` value: a source and the share of its training rows kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceShare {
+    pub source: String,
+    pub share: f64,
+}
+
+/// Reads `SOURCE=SHARE` with SHARE from 0 to 1.
+fn parse_source_share(value: &str) -> Result<SourceShare, String> {
+    let (source, share) = value
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{value:?}: write SOURCE=SHARE, e.g. rajugc_imdb_by_genre=0.3"))?;
+    let share: f64 = share
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?}: the share {share:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&share) {
+        return Err(format!("{value:?}: the share must be from 0 to 1"));
+    }
+    Ok(SourceShare {
+        source: source.trim().to_string(),
+        share,
+    })
 }
 
 impl DataArgs {
@@ -190,7 +221,11 @@ impl DataArgs {
             datasets.push(Dataset::load(path, &self.format(format)?)?);
         }
         let first = datasets.remove(0);
-        Ok(Dataset::combine(first, datasets)?)
+        let mut dataset = Dataset::combine(first, datasets)?;
+        for SourceShare { source, share } in &self.train_share {
+            dataset.keep_train_share(source, *share)?;
+        }
+        Ok(dataset)
     }
 
     /// The files, for messages.

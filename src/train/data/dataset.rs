@@ -50,6 +50,12 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Where a text falls in [0, 1) for sampling: the hash's high half, which
+/// the split (the hash modulo 10) does not decide.
+fn sample_position(text: &str) -> f64 {
+    (fnv1a64(text.as_bytes()) >> 32) as f64 / (1u64 << 32) as f64
+}
+
 /// Why a row was left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DropReason {
@@ -63,6 +69,8 @@ pub enum DropReason {
     OtherTestPlot,
     /// Combining datasets: an earlier dataset already has this plot.
     RepeatedPlot,
+    /// A training row of a source sampled down ([`Dataset::keep_train_share`]).
+    Sampled,
 }
 
 impl DropReason {
@@ -74,6 +82,7 @@ impl DropReason {
             DropReason::Duplicate => "duplicates",
             DropReason::OtherTestPlot => "whose plot is in another dataset's test split",
             DropReason::RepeatedPlot => "whose plot an earlier dataset already has",
+            DropReason::Sampled => "from train by --train-share",
         }
     }
 }
@@ -250,6 +259,41 @@ impl Dataset {
                 .extend(part.test.iter().map(|e| unify(e, index)));
         }
         combined.finish()
+    }
+
+    /// Keeps `share` (0 to 1) of the training rows of `source`, the same rows
+    /// every run (picked by a hash of their text independent of the split);
+    /// validation and test stay whole, so their scores stay comparable. The
+    /// label set is the one read before sampling.
+    pub fn keep_train_share(&mut self, source: &str, share: f64) -> Result<()> {
+        if !self
+            .train
+            .iter()
+            .any(|e| e.source.as_deref() == Some(source))
+        {
+            let sources: BTreeSet<&str> = self
+                .train
+                .iter()
+                .filter_map(|e| e.source.as_deref())
+                .collect();
+            let known: Vec<&str> = sources.into_iter().collect();
+            return Err(Error::DataFile {
+                path: self.path.clone(),
+                problem: format!(
+                    "no training row has the source {source:?}; the sources are: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            });
+        }
+        let before = self.train.len();
+        self.train
+            .retain(|e| e.source.as_deref() != Some(source) || sample_position(&e.text) < share);
+        *self.dropped.entry(DropReason::Sampled).or_default() += before - self.train.len();
+        Ok(())
     }
 
     /// The examples of one split.
