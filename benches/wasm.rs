@@ -88,13 +88,7 @@ fn main() -> anyhow::Result<()> {
         ),
         None => {
             let base = env_path("PLOTGENRE_BASE", "models/base");
-            let thresholds = Thresholds {
-                rule: Rule::GlobalTop1,
-                temperature: 1.0,
-                global: 0.5,
-                per_label: vec![0.5; dataset.labels.len()],
-                max_genres: None,
-            };
+            let thresholds = Thresholds::untuned(Rule::GlobalTop1, dataset.labels.len());
             let quantization = export::DEFAULT_QUANTIZATION
                 .parse()
                 .map_err(anyhow::Error::msg)?;

@@ -74,6 +74,19 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// Every threshold at 0.5 under `rule`, temperature 1 and no cap: the
+    /// untuned starting point calibration searches from, and what untrained
+    /// bundles and tests decide by.
+    pub fn untuned(rule: Rule, labels: usize) -> Self {
+        Thresholds {
+            rule,
+            temperature: 1.0,
+            global: 0.5,
+            per_label: vec![0.5; labels],
+            max_genres: None,
+        }
+    }
+
     /// Predicted flags for one row of calibrated probabilities under `rule`.
     pub fn decide(&self, probabilities: &[f32], rule: Rule) -> Vec<bool> {
         let top = argmax(probabilities);

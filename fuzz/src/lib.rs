@@ -17,13 +17,7 @@ pub fn tiny_bundle() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(|| {
         let labels = ["Action", "Comedy", "Drama"].map(String::from);
-        let thresholds = Thresholds {
-            rule: Rule::GlobalTop1,
-            temperature: 1.0,
-            global: 0.5,
-            per_label: vec![0.5; labels.len()],
-            max_genres: None,
-        };
+        let thresholds = Thresholds::untuned(Rule::GlobalTop1, labels.len());
         let quantization = "q8_0".parse().expect("a known quantization");
         export::untrained_bundle(&tiny_dir(), &labels, quantization, thresholds)
             .expect("the tiny fixture makes a bundle")

@@ -87,11 +87,8 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
     // A low temperature spreads the random head's small logits over the
     // whole probability range, so a wrong hidden state cannot hide.
     let thresholds = Thresholds {
-        rule: Rule::PerLabel,
         temperature: 0.05,
-        global: 0.5,
-        per_label: vec![0.5; dataset.labels.len()],
-        max_genres: None,
+        ..Thresholds::untuned(Rule::PerLabel, dataset.labels.len())
     };
     let quantization = export::DEFAULT_QUANTIZATION.parse().unwrap();
     let bytes = export::untrained_bundle(

@@ -51,13 +51,10 @@ pub fn tiny_pipeline(thresholds: plotgenre::labels::Thresholds) -> plotgenre::pi
 
 /// The tiny fixture model deciding by one threshold of 0.5 (else its top genre).
 pub fn tiny_pipeline_at_half() -> plotgenre::pipeline::Pipeline {
-    tiny_pipeline(plotgenre::labels::Thresholds {
-        rule: plotgenre::labels::Rule::GlobalTop1,
-        temperature: 1.0,
-        global: 0.5,
-        per_label: vec![0.5; 5],
-        max_genres: None,
-    })
+    tiny_pipeline(plotgenre::labels::Thresholds::untuned(
+        plotgenre::labels::Rule::GlobalTop1,
+        5,
+    ))
 }
 
 /// Reads and parses a JSON fixture.

@@ -235,13 +235,7 @@ fn a_tokenizer_json_that_panics_the_tokenizers_crate_is_refused() {
 #[test]
 fn a_maximum_length_beyond_the_model_positions_is_refused() {
     let labels = ["Action", "Comedy"].map(String::from);
-    let thresholds = Thresholds {
-        rule: Rule::GlobalTop1,
-        temperature: 1.0,
-        global: 0.5,
-        per_label: vec![0.5; labels.len()],
-        max_genres: None,
-    };
+    let thresholds = Thresholds::untuned(Rule::GlobalTop1, labels.len());
     let quantization = "q8_0".parse().unwrap();
     let bytes =
         export::untrained_bundle(&common::fixture("tiny"), &labels, quantization, thresholds)

@@ -82,11 +82,8 @@ fn regression_meets_its_optimality_condition_and_learns_a_keyword() {
 #[test]
 fn the_genre_cap_keeps_the_most_probable_predicted_genres() {
     let mut thresholds = Thresholds {
-        rule: Rule::Global,
-        temperature: 1.0,
-        global: 0.5,
-        per_label: vec![0.5; 5],
         max_genres: Some(2),
+        ..Thresholds::untuned(Rule::Global, 5)
     };
     let probabilities = [0.7, 0.9, 0.2, 0.6, 0.8];
     assert_eq!(

@@ -104,11 +104,8 @@ fn a_dataset_is_scored_on_its_own_label_set_after_deciding_over_all() {
     // predicted among its labels.
     let probabilities = vec![vec![0.9, 0.1, 0.2], vec![0.3, 0.6, 0.4]];
     let thresholds = Thresholds {
-        rule: Rule::GlobalTop1,
-        temperature: 1.0,
         global: 0.95,
-        per_label: vec![0.5; 3],
-        max_genres: None,
+        ..Thresholds::untuned(Rule::GlobalTop1, 3)
     };
     let columns = evaluate::scored_columns(&model_labels, &dataset_labels);
     assert_eq!(columns, [0, 2]);

@@ -235,11 +235,9 @@ pub fn tune(
         .collect();
     let n_labels = truth.first().map_or(0, Vec::len);
     let thresholds = Thresholds {
-        rule: Rule::for_task(task)[0],
         temperature,
-        global: 0.5,
-        per_label: vec![0.5; n_labels],
         max_genres,
+        ..Thresholds::untuned(Rule::for_task(task)[0], n_labels)
     };
     match task {
         Task::SingleLabel => score_single_label(&probabilities, truth, thresholds, criterion),
