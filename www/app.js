@@ -5,6 +5,7 @@ import { BatchView } from './batch.js';
 import { element } from './dom.js';
 import { EXAMPLES } from './examples.js';
 import { ExplanationView } from './explain-view.js';
+import { megabytes } from './format.js';
 import { showModelCard } from './model-card.js';
 import { watchOffline } from './offline.js';
 import { ResultsView } from './results.js';
@@ -25,8 +26,6 @@ const RETRYABLE = new Set(['offline', 'missing', 'download', 'corrupt', 'interna
 const $ = (id) => document.getElementById(id);
 const form = { title: $('title'), plot: $('plot'), classify: $('classify'), clear: $('clear') };
 const modelStatus = $('model-status');
-
-const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 /** Sets `field`'s text direction: `auto`, or for a huge text the direction of its first letter. */
 function settleDirection(field) {

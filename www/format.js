@@ -1,5 +1,5 @@
 // format.js — the page's few ways of writing numbers in English: a count with its noun in
-// the right number ("1 row", "2 rows"), a probability as a percentage, a duration.
+// the right number ("1 row", "2 rows"), a probability as a percentage, a duration, a size.
 
 /** "1 row" or "N rows" (thousands grouped): `noun` is the singular, `plural` its plural. */
 export function count(n, noun, plural = `${noun}s`) {
@@ -14,4 +14,9 @@ export function percent(p) {
 /** How long something took: "14 ms", or "1.2 s" from a second on. */
 export function duration(ms) {
   return ms < 1000 ? `${Math.max(1, Math.round(ms))} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A download or model size in megabytes: "13.8 MB". */
+export function megabytes(bytes) {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }

@@ -5,8 +5,8 @@
 
 import { openCardDialog } from './card-dialog.js';
 import { element as cell } from './dom.js';
+import { megabytes } from './format.js';
 
-const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
 const percent = (p) => `${Math.round(p * 100)}%`;
 
 function row(term, value) {
