@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use plotgenre::bundle::Bundle;
 use plotgenre::model::weights;
 use plotgenre::train::fit::checkpoint::Checkpoint;
 
@@ -301,7 +302,7 @@ fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
 
     // The exported bundle is the same model: exactly at f32, nearly at q8_0.
     for (quant, tolerance) in [("f32", 1e-9), ("q8_0", 0.02)] {
-        let f1 = exported_micro_f1(dir.path(), &out, quant, &eval_args);
+        let f1 = exported_micro_f1(dir.path(), &out, &data, quant, &eval_args);
         assert!(
             (f1 - test_f1).abs() <= tolerance,
             "{quant} bundle: micro-F1 {f1} against the folder's {test_f1}"
@@ -358,26 +359,46 @@ fn assert_eval_all_and_predict_notes(dir: &Path, model: &Path, predictions: &Pat
     );
 }
 
-/// Exports `model` at `quant` into `dir` and returns the bundle's micro-F1
-/// from `eval_args` (an eval command line) with its `--model` swapped.
-fn exported_micro_f1(dir: &Path, model: &Path, quant: &str, eval_args: &[String]) -> f64 {
+/// Exports `model` at `quant` into `dir`, measuring itself on the test split
+/// of `data`, and returns the bundle's micro-F1 from `eval_args` (an eval
+/// command line) with its `--model` swapped; the figures the bundle records
+/// as its own must be eval's, next to the folder's f32 ones.
+fn exported_micro_f1(
+    dir: &Path,
+    model: &Path,
+    data: &Path,
+    quant: &str,
+    eval_args: &[String],
+) -> f64 {
     let bundle = dir.join(format!("model-{quant}.plotgenre"));
-    run_ok(&mut plotgenre(&[
-        "export",
-        "--model",
-        path_str(model),
-        "--quant",
-        quant,
-        "--out",
-        path_str(&bundle),
-    ]));
+    let mut export = with_data("export", path_str(data));
+    export.extend(
+        [
+            "--model",
+            path_str(model),
+            "--quant",
+            quant,
+            "--out",
+            path_str(&bundle),
+        ]
+        .map(String::from),
+    );
+    run_ok(&mut plotgenre(&export));
     let mut args = eval_args.to_vec();
     let model_at = args.iter().position(|a| a == "--model").unwrap() + 1;
     args[model_at] = path_str(&bundle).to_string();
     let eval = run_ok(&mut plotgenre(&args));
     let object: serde_json::Value =
         serde_json::from_str(String::from_utf8(eval.stdout).unwrap().trim()).unwrap();
-    object["micro_f1"].as_f64().unwrap()
+    let micro_f1 = object["micro_f1"].as_f64().unwrap();
+    let recorded = Bundle::from_bytes(&std::fs::read(&bundle).unwrap())
+        .unwrap()
+        .manifest
+        .provenance
+        .metrics;
+    assert_eq!(recorded["bundle"]["micro_f1"].as_f64(), Some(micro_f1));
+    assert!(recorded["f32"]["micro_f1"].is_number(), "{recorded}");
+    micro_f1
 }
 
 /// The tensors of a safetensors file, as raw bytes by name.
@@ -711,12 +732,24 @@ fn a_lexical_model_lifts_a_weak_encoder_and_travels_in_its_bundle() {
         .map(String::from),
     );
     for (quant, tolerance) in [("f32", 1e-9), ("q4_0", 0.02)] {
-        let f1 = exported_micro_f1(dir.path(), &out, quant, &eval_args);
+        let f1 = exported_micro_f1(dir.path(), &out, &data, quant, &eval_args);
         assert!(
             (f1 - blended).abs() <= tolerance,
             "{quant} bundle: micro-F1 {f1} against the blended folder's {blended}"
         );
     }
+
+    // `--share 1` is the lexical model alone, the TF-IDF + LR baseline.
+    args.extend(["--share", "1"].map(String::from));
+    run_ok(&mut plotgenre(&args));
+    let (alone, metrics) = test_f1(&out);
+    assert_eq!(metrics["lexical"]["share"].as_f64(), Some(1.0));
+    let scores = metrics["lexical"]["validation_scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 2, "one share at each C: {scores:?}");
+    assert!(
+        alone > 0.95,
+        "a keyword task: TF-IDF + LR alone scores {alone}"
+    );
 }
 
 /// The training-loss curve of a model folder: (step, loss) points.

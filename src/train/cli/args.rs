@@ -107,6 +107,11 @@ pub struct ExportArgs {
         default_value = "sentence-transformers/all-MiniLM-L6-v2"
     )]
     pub base_model: String,
+    /// The data the folder was trained on (same --format and --data): the
+    /// bundle then measures itself on its test split and records the figures,
+    /// which the page shows as its own.
+    #[command(flatten)]
+    pub data: Option<DataArgs>,
 }
 
 /// The dataset formats `--format` accepts.

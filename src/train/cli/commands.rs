@@ -8,7 +8,8 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 
 use super::args::{
-    Cli, Command, ExplainArgs, ImportBaseArgs, Invocation, LexicalArgs, PredictArgs, TrainArgs,
+    Cli, Command, DataArgs, ExplainArgs, ImportBaseArgs, Invocation, LexicalArgs, PredictArgs,
+    TrainArgs,
 };
 use super::load::load_model;
 use crate::explain::{self, GenreChoice, OffsetUnit};
@@ -54,8 +55,14 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Explain(args) => explain(args),
         Command::Export(args) => {
-            let exported = export::export(&args.model, args.quant, &args.base_model, &args.out)
-                .with_context(|| format!("cannot export {}", args.model.display()))?;
+            let dataset = args.data.as_ref().map(DataArgs::load).transpose()?;
+            let test = dataset.as_ref().map(|d| export::TestRows {
+                examples: &d.test,
+                labels: &d.labels,
+            });
+            let exported =
+                export::export(&args.model, args.quant, &args.base_model, &args.out, test)
+                    .with_context(|| format!("cannot export {}", args.model.display()))?;
             for fallback in &exported.fallbacks {
                 println!("stored as {fallback} (rows do not fit the asked type's blocks)");
             }

@@ -19,6 +19,8 @@ use crate::labels::{Task, Thresholds};
 use crate::model::{lexical, weights, Config, Head, Tensors};
 use crate::tokenize::DEFAULT_MAX_LENGTH;
 use crate::train::atomic;
+use crate::train::data::dataset::Example;
+use crate::train::eval::evaluate;
 use crate::train::model_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::{Error, Result};
 
@@ -193,12 +195,22 @@ pub struct Exported {
     pub fallbacks: Vec<String>,
 }
 
+/// The split a bundle measures itself on at export: its rows and the label
+/// set of the data they come from.
+pub struct TestRows<'a> {
+    pub examples: &'a [Example],
+    pub labels: &'a [String],
+}
+
 /// Quantizes the model in `model` and writes its bundle to `out` atomically.
+/// With `test`, the bundle records its own figures there next to the f32
+/// folder's, so the page shows those of the model it runs.
 pub fn export(
     model: &Path,
     quantization: Quantization,
     base_model: &str,
     out: &Path,
+    test: Option<TestRows<'_>>,
 ) -> Result<Exported> {
     let problem = |problem: String| Error::Model {
         path: model.to_path_buf(),
@@ -215,7 +227,7 @@ pub fn export(
 
     let quantized = quantize(&tensors, quantization)?;
     let rule = description.thresholds.rule.name();
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         task: description.task,
         labels: description.labels,
         max_length: description.max_length,
@@ -233,7 +245,23 @@ pub fn export(
         },
         thresholds: description.thresholds,
     };
-    let bytes = Bundle::to_bytes(&manifest, &config, &tokenizer_json, &quantized.tensors)?;
+    let mut bytes = Bundle::to_bytes(&manifest, &config, &tokenizer_json, &quantized.tensors)?;
+    if let Some(test) = test {
+        let pipeline = Bundle::from_bytes(&bytes)?.pipeline()?;
+        let report = evaluate::evaluate_split(&pipeline, test.examples, test.labels)?;
+        if metrics["test"]["rows"].as_u64() != Some(report.rows as u64) {
+            return Err(problem(format!(
+                "it was tested on {} rows, the data given has {} test rows: pass the --format and --data it was trained on",
+                metrics["test"]["rows"], report.rows
+            )));
+        }
+        let own = report
+            .rules
+            .get(rule)
+            .ok_or_else(|| problem(format!("no {rule} figures")))?;
+        manifest.provenance.metrics["bundle"] = serde_json::to_value(own)?;
+        bytes = Bundle::to_bytes(&manifest, &config, &tokenizer_json, &quantized.tensors)?;
+    }
     atomic::write(out, &bytes)?;
     Ok(Exported {
         bytes: bytes.len(),

@@ -24,7 +24,7 @@ use crate::train::eval::history::Training;
 use crate::train::model_dir::{self, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::{Error, Result};
 
-/// Blend shares tried on validation: the lexical logits' weight.
+/// Blend shares tried on validation by default: the lexical logits' weight.
 pub const SHARES: [f32; 7] = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
 /// Regularisation strengths tried by default (ties go to the first, the
 /// strongest regularisation).
@@ -50,6 +50,27 @@ pub struct LexicalOptions {
     /// L-BFGS iterations at most.
     #[arg(long, default_value_t = 300)]
     pub max_iters: u64,
+    /// Lexical shares of the blend to try (1 = the lexical model alone, the
+    /// TF-IDF + logistic regression baseline of the same rows).
+    #[arg(
+        long = "share",
+        value_name = "SHARE,...",
+        value_delimiter = ',',
+        num_args = 1..,
+        value_parser = blend_share,
+        default_values_t = SHARES
+    )]
+    pub shares: Vec<f32>,
+}
+
+/// Parses one `--share` value: above 0 (the head alone needs no lexical
+/// model) and at most 1.
+fn blend_share(text: &str) -> std::result::Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        Ok(_) => Err("must be above 0 and at most 1".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Parses one `--regularization-c` value, so a bad one fails before any fit runs.
@@ -333,7 +354,7 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
 }
 
 /// Fits a lexical model at every `--regularization-c` and blends each at
-/// every share of [`SHARES`]; returns the best blend (ties go to the
+/// every share of `--share`; returns the best blend (ties go to the
 /// smallest share, and below to the first C given) and every candidate's
 /// validation score.
 fn search(
@@ -351,7 +372,7 @@ fn search(
     for &c in &options.c {
         let fit = fit_at(folder, features, dataset, c, options.max_iters)?;
         let mut best_share: Option<(f32, Tuned)> = None;
-        for &share in &SHARES {
+        for &share in &options.shares {
             let tuned = calibrate::tune(
                 &blend(head_validation, &fit.words_validation, share),
                 &validation_truth,
