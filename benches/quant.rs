@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
         println!("| {name} | f32 folder | | {f32_micro:.4} | {f32_weighted:.4} | |");
         for &quant in &quants {
             let file = scratch.path().join(format!("{name}.plotgenre"));
-            let exported = export::export(&dir, quant, "bench", &file)?;
+            let exported = export::export(&dir, quant, "bench", &file, None)?;
             let pipeline = Bundle::from_bytes(&std::fs::read(&file)?)?.pipeline()?;
             let (micro, weighted) = figures(&pipeline, &dataset)?;
             let mb = exported.bytes as f64 / 1e6;

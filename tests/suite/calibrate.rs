@@ -1,6 +1,6 @@
 //! Decision tuning on hand-computed cases: the global threshold, per-label
 //! thresholds with their fallback, temperature scaling, the rules, and the
-//! choice of rule on held-out folds.
+//! choice of rule and of genre cap on held-out folds.
 
 use plotgenre::labels::{self, Rule, Task, Thresholds};
 use plotgenre::train::eval::calibrate;
@@ -153,5 +153,56 @@ fn the_rule_is_chosen_on_rows_its_thresholds_did_not_see() {
         matches!(tuned.thresholds.rule, Rule::Global | Rule::GlobalTop1),
         "held-out folds see through them: {:?}",
         tuned.thresholds.rule
+    );
+}
+
+/// Rows of one true genre each, whose runner-up (a wrong genre) often
+/// scores as high as a true genre does elsewhere: thresholds cannot drop
+/// it, a cap of one genre can.
+fn one_genre_rows(rows: usize, genres: usize) -> (Vec<Vec<f32>>, Vec<Vec<bool>>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (mut logits, mut truth) = (Vec::new(), Vec::new());
+    for _ in 0..rows {
+        let genre = rng.random_range(0..genres);
+        let runner_up = (genre + 1) % genres;
+        let row = (0..genres)
+            .map(|g| {
+                let p: f32 = match g {
+                    _ if g == genre => rng.random_range(0.5..0.99),
+                    _ if g == runner_up => rng.random_range(0.3..0.6),
+                    _ => rng.random_range(0.01..0.2),
+                };
+                (p / (1.0 - p)).ln()
+            })
+            .collect();
+        logits.push(row);
+        truth.push((0..genres).map(|g| g == genre).collect());
+    }
+    (logits, truth)
+}
+
+#[test]
+fn the_genre_cap_is_chosen_on_held_out_rows_below_the_datas_own() {
+    let (logits, truth) = one_genre_rows(400, 6);
+    let criterion = Criterion::all_rows(logits.len());
+    let (tuned, scores) =
+        calibrate::tune_cap(&logits, &truth, Task::MultiLabel, 10, Some(3), &criterion);
+    let caps: Vec<usize> = scores.iter().map(|s| s.max_genres).collect();
+    assert_eq!(
+        caps,
+        [3, 2, 1],
+        "every cap from the data's own down is scored"
+    );
+    assert_eq!(tuned.thresholds.max_genres, Some(1));
+    assert!(scores[2].score.score > scores[0].score.score, "{scores:?}");
+
+    // Rows of any number of genres keep the data's cap: fewer loses recall.
+    let (logits, truth) = exchangeable_genres(400, 20);
+    let (tuned, _) =
+        calibrate::tune_cap(&logits, &truth, Task::MultiLabel, 10, Some(8), &criterion);
+    assert!(
+        tuned.thresholds.max_genres >= Some(4),
+        "{:?}",
+        tuned.thresholds.max_genres
     );
 }

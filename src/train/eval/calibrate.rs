@@ -247,6 +247,49 @@ pub fn tune(
     }
 }
 
+/// One genre cap's selection score on validation.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct CapScore {
+    pub max_genres: usize,
+    #[serde(flatten)]
+    pub score: Score,
+}
+
+/// [`tune`] at every cap from `most` genres per plot (the training data's
+/// own) down to 1, keeping the cap whose chosen rule scores best held out
+/// by `criterion` (ties keep the larger cap): data mixing sources with
+/// different genre counts (IMDb lists at most 3, TMDB more) need not
+/// decide every plot by the most generous one. Returns each cap's score.
+pub fn tune_cap(
+    logits: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    task: Task,
+    min_support: usize,
+    most: Option<usize>,
+    criterion: &Criterion,
+) -> (Tuned, Vec<CapScore>) {
+    let tune_at = |cap| tune(logits, truth, task, min_support, cap, criterion);
+    let mut best = tune_at(most);
+    let Some(most) = most.filter(|_| task == Task::MultiLabel) else {
+        return (best, Vec::new());
+    };
+    let mut scores = vec![CapScore {
+        max_genres: most,
+        score: best.selection(),
+    }];
+    for cap in (1..most).rev() {
+        let tuned = tune_at(Some(cap));
+        scores.push(CapScore {
+            max_genres: cap,
+            score: tuned.selection(),
+        });
+        if criterion.better(tuned.selection(), best.selection()) {
+            best = tuned;
+        }
+    }
+    (best, scores)
+}
+
 /// The metrics of `rule` on the `rows` of calibrated `probabilities`.
 fn metrics_on(
     probabilities: &[Vec<f32>],

@@ -1,6 +1,6 @@
 //! `lexical`: fits the bag-of-words companion of a trained model (see
 //! `model::lexical`) on the training split, picks its share of the blend on
-//! validation, tunes temperature and thresholds for the blend, and rewrites
+//! validation, tunes temperature, thresholds and genre cap for the blend, and rewrites
 //! the folder, so that `eval`, `predict`, `export` and the page use the blend.
 
 use std::path::{Path, PathBuf};
@@ -307,8 +307,16 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
     let features = Features::of_train(&folder, dataset, options.min_df)?;
     let head_validation = folder.head_logits(&dataset.validation)?;
     let (choice, scores) = search(&folder, &features, dataset, &head_validation, options)?;
-    let Choice { fit, share, tuned } = choice;
+    let Choice { fit, share, .. } = choice;
     let validation_logits = blend(&head_validation, &fit.words_validation, share);
+    let (tuned, cap_scores) = calibrate::tune_cap(
+        &validation_logits,
+        &evaluate::truth(&dataset.validation, &folder.labels),
+        Task::MultiLabel,
+        folder.min_support,
+        calibrate::most_genres(&features.truth, Task::MultiLabel),
+        &Criterion::for_validation(dataset, folder.select_on),
+    );
     let test_logits = blend(
         &folder.head_logits(&dataset.test)?,
         &folder.lexical_logits(&dataset.test, &fit.pure)?,
@@ -325,6 +333,7 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         "regularization_c": fit.c,
         "share": share,
         "validation_scores": scores,
+        "cap_selection": cap_scores,
     });
     let finished = finish::finish(Ending {
         dir,
