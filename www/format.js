@@ -1,5 +1,6 @@
 // format.js — the page's few ways of writing numbers in English: a count with its noun in
-// the right number ("1 row", "2 rows"), a probability as a percentage, a duration, a size.
+// the right number ("1 row", "2 rows"), a probability as a percentage, a duration, a size,
+// a list ("a, b, and c").
 
 /** "1 row" or "N rows" (thousands grouped): `noun` is the singular, `plural` its plural. */
 export function count(n, noun, plural = `${noun}s`) {
@@ -19,4 +20,9 @@ export function duration(ms) {
 /** A download or model size in megabytes: "13.8 MB". */
 export function megabytes(bytes) {
   return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** Names joined as English writes a list: "a", "a and b", "a, b, and c". */
+export function list(names) {
+  return new Intl.ListFormat('en', { style: 'long', type: 'conjunction' }).format(names);
 }

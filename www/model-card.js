@@ -5,7 +5,7 @@
 
 import { openCardDialog } from './card-dialog.js';
 import { element as cell } from './dom.js';
-import { megabytes } from './format.js';
+import { list, megabytes } from './format.js';
 
 const percent = (p) => `${Math.round(p * 100)}%`;
 
@@ -36,7 +36,7 @@ function datasets(trainingData) {
     const parts = source.split(/[\\/]/).filter((part) => part && part !== '..' && part !== '.');
     return parts.length > 1 ? parts[parts.length - 2] : parts[0];
   });
-  return names.length ? names.join(' and ') : 'not recorded';
+  return names.length ? list(names) : 'not recorded';
 }
 
 /** How the model turns probabilities into genres, in words, with its cap. */

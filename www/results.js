@@ -130,9 +130,10 @@ export class ResultsView {
     }
     item.append(this.detail);
     this.#onPick(genre);
-    // A panel open higher up has moved here: keep the tapped name where the finger is.
+    // A panel open higher up has moved here: keep the tapped name where the finger is,
+    // and bring the panel's heading (not all of it) into view, so the name moves little.
     window.scrollBy(0, button.getBoundingClientRect().top - before);
-    this.detail.scrollIntoView({ block: 'nearest' });
+    this.detail.querySelector('h3')?.scrollIntoView({ block: 'nearest' });
   }
 
   #item({ genre, probability }, state) {
