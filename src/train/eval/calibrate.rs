@@ -228,21 +228,53 @@ pub fn tune(
     max_genres: Option<usize>,
     criterion: &Criterion,
 ) -> Tuned {
-    let temperature = fit_temperature(logits, truth, task);
-    let probabilities: Vec<Vec<f32>> = logits
-        .iter()
-        .map(|row| probabilities(row, temperature, task))
-        .collect();
-    let n_labels = truth.first().map_or(0, Vec::len);
-    let thresholds = Thresholds {
-        temperature,
-        max_genres,
-        ..Thresholds::untuned(Rule::for_task(task)[0], n_labels)
-    };
-    match task {
-        Task::SingleLabel => score_single_label(&probabilities, truth, thresholds, criterion),
-        Task::MultiLabel => {
-            pick_multi_label_rule(&probabilities, truth, thresholds, min_support, criterion)
+    let calibrated = Calibrated::fit(logits, truth, task);
+    calibrated.tune(truth, min_support, max_genres, criterion)
+}
+
+/// Validation probabilities at the temperature fitted to them: what every
+/// threshold, rule and cap is tuned on.
+struct Calibrated {
+    task: Task,
+    temperature: f32,
+    probabilities: Vec<Vec<f32>>,
+}
+
+impl Calibrated {
+    /// Fits the temperature on all of `logits` (log-loss against `truth`).
+    fn fit(logits: &[Vec<f32>], truth: &[Vec<bool>], task: Task) -> Self {
+        let temperature = fit_temperature(logits, truth, task);
+        let probabilities = logits
+            .iter()
+            .map(|row| probabilities(row, temperature, task))
+            .collect();
+        Self {
+            task,
+            temperature,
+            probabilities,
+        }
+    }
+
+    /// [`tune`] past the temperature, for plots of at most `max_genres` genres.
+    fn tune(
+        &self,
+        truth: &[Vec<bool>],
+        min_support: usize,
+        max_genres: Option<usize>,
+        criterion: &Criterion,
+    ) -> Tuned {
+        let n_labels = truth.first().map_or(0, Vec::len);
+        let thresholds = Thresholds {
+            temperature: self.temperature,
+            max_genres,
+            ..Thresholds::untuned(Rule::for_task(self.task)[0], n_labels)
+        };
+        let probabilities = &self.probabilities;
+        match self.task {
+            Task::SingleLabel => score_single_label(probabilities, truth, thresholds, criterion),
+            Task::MultiLabel => {
+                pick_multi_label_rule(probabilities, truth, thresholds, min_support, criterion)
+            }
         }
     }
 }
@@ -268,7 +300,8 @@ pub fn tune_cap(
     most: Option<usize>,
     criterion: &Criterion,
 ) -> (Tuned, Vec<CapScore>) {
-    let tune_at = |cap| tune(logits, truth, task, min_support, cap, criterion);
+    let calibrated = Calibrated::fit(logits, truth, task);
+    let tune_at = |cap| calibrated.tune(truth, min_support, cap, criterion);
     let mut best = tune_at(most);
     let Some(most) = most.filter(|_| task == Task::MultiLabel) else {
         return (best, Vec::new());

@@ -300,22 +300,43 @@ impl Features {
     }
 }
 
+/// What every blend is tuned for and scored by on validation: computed
+/// once, for the search and the final cap.
+struct Target {
+    truth: Vec<Vec<bool>>,
+    /// The cap the training split implies.
+    most_genres: Option<usize>,
+    criterion: Criterion,
+}
+
 /// Fits, blends and tunes on `dataset` (the data the folder was trained
 /// on), then rewrites the folder's weights, thresholds, metrics and report.
 pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result<Outcome> {
     let folder = Folder::open(dir)?;
     let features = Features::of_train(&folder, dataset, options.min_df)?;
     let head_validation = folder.head_logits(&dataset.validation)?;
-    let (choice, scores) = search(&folder, &features, dataset, &head_validation, options)?;
+    let target = Target {
+        truth: evaluate::truth(&dataset.validation, &folder.labels),
+        most_genres: calibrate::most_genres(&features.truth, Task::MultiLabel),
+        criterion: Criterion::for_validation(dataset, folder.select_on),
+    };
+    let (choice, scores) = search(
+        &folder,
+        &features,
+        dataset,
+        &head_validation,
+        &target,
+        options,
+    )?;
     let Choice { fit, share, .. } = choice;
     let validation_logits = blend(&head_validation, &fit.words_validation, share);
     let (tuned, cap_scores) = calibrate::tune_cap(
         &validation_logits,
-        &evaluate::truth(&dataset.validation, &folder.labels),
+        &target.truth,
         Task::MultiLabel,
         folder.min_support,
-        calibrate::most_genres(&features.truth, Task::MultiLabel),
-        &Criterion::for_validation(dataset, folder.select_on),
+        target.most_genres,
+        &target.criterion,
     );
     let test_logits = blend(
         &folder.head_logits(&dataset.test)?,
@@ -371,11 +392,14 @@ fn search(
     features: &Features,
     dataset: &Dataset,
     head_validation: &[Vec<f32>],
+    target: &Target,
     options: &LexicalOptions,
 ) -> Result<(Choice, Vec<Candidate>)> {
-    let validation_truth = evaluate::truth(&dataset.validation, &folder.labels);
-    let most_genres = calibrate::most_genres(&features.truth, Task::MultiLabel);
-    let criterion = Criterion::for_validation(dataset, folder.select_on);
+    let Target {
+        truth: validation_truth,
+        most_genres,
+        criterion,
+    } = target;
     let mut scores = Vec::new();
     let mut best: Option<Choice> = None;
     for &c in &options.c {
@@ -384,11 +408,11 @@ fn search(
         for &share in &options.shares {
             let tuned = calibrate::tune(
                 &blend(head_validation, &fit.words_validation, share),
-                &validation_truth,
+                validation_truth,
                 Task::MultiLabel,
                 folder.min_support,
-                most_genres,
-                &criterion,
+                *most_genres,
+                criterion,
             );
             scores.push(Candidate {
                 c,
