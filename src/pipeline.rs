@@ -2,12 +2,13 @@
 //! whether loaded from a trained model folder (f32) or from a quantized
 //! bundle. The browser and the command line call the same code.
 
+use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use crate::labels::{self, Task, Thresholds};
 use crate::language::{self, Unfamiliar};
 use crate::model::{Classifier, Mode};
-use crate::tokenize::TextEncoder;
+use crate::tokenize::{Batch, TextEncoder};
 use crate::Result;
 
 /// Rows per inference batch; texts are sorted by length so batches pad little.
@@ -23,7 +24,13 @@ pub struct Logits {
     pub unfamiliar: Vec<Option<Unfamiliar>>,
 }
 
-/// Runs `model` over `texts` in length-sorted batches.
+/// Padded tokens a forward pass may run per real token: texts of a batch
+/// run in groups of similar token counts, so that little of the work is
+/// padding (which changes no result: padded keys get no attention weight).
+const PADDING_SLACK: f32 = 1.1;
+
+/// Runs `model` over `texts` in length-sorted batches, each in groups that
+/// pad little.
 pub fn logits(model: &Classifier, encoder: &TextEncoder, texts: &[&str]) -> Result<Logits> {
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
@@ -35,17 +42,59 @@ pub fn logits(model: &Classifier, encoder: &TextEncoder, texts: &[&str]) -> Resu
     for chunk in order.chunks(INFERENCE_BATCH) {
         let batch_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
         let batch = encoder.encode_batch(&batch_texts)?;
-        let rows = model
-            .forward(&batch.input_ids, &batch.attention_mask, Mode::Infer)?
-            .to_vec2::<f32>()?;
-        for (k, (&i, row)) in chunk.iter().zip(rows).enumerate() {
-            let read = texts[i].get(..batch.read_bytes[k]).unwrap_or(texts[i]);
-            out.rows[i] = row;
-            out.truncated[i] = batch.truncated[k];
-            out.unfamiliar[i] = language::assess(read, batch.pieces[k]);
+        for group in padding_groups(&batch.lengths) {
+            let rows = group_logits(model, &batch, &group)?;
+            for (&k, row) in group.iter().zip(rows) {
+                let i = chunk[k];
+                let read = texts[i].get(..batch.read_bytes[k]).unwrap_or(texts[i]);
+                out.rows[i] = row;
+                out.truncated[i] = batch.truncated[k];
+                out.unfamiliar[i] = language::assess(read, batch.pieces[k]);
+            }
         }
     }
     Ok(out)
+}
+
+/// The batch's texts (by position) in groups of increasing token count,
+/// each padded to its longest by at most [`PADDING_SLACK`].
+fn padding_groups(lengths: &[usize]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&k| lengths[k]);
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut real_tokens = 0;
+    for k in order {
+        let longest = lengths[k];
+        match groups.last_mut() {
+            Some(group)
+                if ((group.len() + 1) * longest) as f32
+                    <= (real_tokens + longest) as f32 * PADDING_SLACK =>
+            {
+                group.push(k);
+                real_tokens += longest;
+            }
+            _ => {
+                groups.push(vec![k]);
+                real_tokens = longest;
+            }
+        }
+    }
+    groups
+}
+
+/// Logits of the batch's texts at `group`'s positions, padded only to the
+/// longest of them.
+fn group_logits(model: &Classifier, batch: &Batch, group: &[usize]) -> Result<Vec<Vec<f32>>> {
+    let longest = group.iter().map(|&k| batch.lengths[k]).max().unwrap_or(0);
+    let positions: Vec<u32> = group.iter().map(|&k| k as u32).collect();
+    let positions = Tensor::new(positions.as_slice(), &Device::Cpu)?;
+    let take = |t: &Tensor| {
+        t.index_select(&positions, 0)?
+            .narrow(1, 0, longest)?
+            .contiguous()
+    };
+    let (ids, mask) = (take(&batch.input_ids)?, take(&batch.attention_mask)?);
+    Ok(model.forward(&ids, &mask, Mode::Infer)?.to_vec2::<f32>()?)
 }
 
 /// One genre of a classified text.

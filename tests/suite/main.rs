@@ -6,6 +6,7 @@
 mod common;
 
 mod architecture;
+mod batching;
 mod fused;
 mod language;
 mod minilm_parity;
