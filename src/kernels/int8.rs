@@ -41,6 +41,9 @@ const MR: usize = 4;
 /// Input rows per cache block: the block's activations stay in cache while
 /// every weight panel passes over them.
 const ROW_BLOCK: usize = 64;
+/// Tasks per thread when a product is split by columns: a few, so that a
+/// thread that falls behind does not hold the others up.
+const COLUMN_TASKS_PER_THREAD: usize = 4;
 /// Largest quantized weight magnitude.
 const WEIGHT_MAX: f32 = 127.0;
 /// Largest quantized activation magnitude (symmetric: -32768 never occurs).
@@ -52,6 +55,19 @@ const CHUNK_PAIRS: usize = 256;
 /// Eight weights of one input pair: two adjacent inputs for each of [`NR`]
 /// output rows, split into the two vectors the kernel loads.
 type PairPanel = [[i16; 8]; 2];
+
+/// Input rows and weight panels of one piece of a product.
+struct Tile {
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+}
+
+impl Tile {
+    /// Output columns the tile covers, of a matrix with `rows` output rows.
+    fn width(&self, rows: usize) -> usize {
+        (self.panels.end * NR).min(rows) - self.panels.start * NR
+    }
+}
 
 /// A weight matrix `(rows, cols)` quantized per row, packed for the kernel.
 pub struct Int8Matrix {
@@ -143,8 +159,9 @@ impl Int8Matrix {
         let m = x.len() / self.cols;
         let mut xq = vec![[0i16; 2]; m * self.pairs];
         let mut x_scales = vec![0f32; m];
-        // Rows are quantized on their own and blocks of rows multiplied on
-        // their own (exact integer sums), so rayon's split changes no bit.
+        // Rows are quantized on their own and each output value summed on its
+        // own (exact integer sums), so neither rayon's split nor the choice
+        // between rows and columns changes a bit.
         xq.par_chunks_mut(self.pairs)
             .zip(&mut x_scales)
             .zip(x.par_chunks_exact(self.cols))
@@ -157,38 +174,93 @@ impl Int8Matrix {
                     }
                 },
             );
+        if m.div_ceil(ROW_BLOCK) >= rayon::current_num_threads() {
+            self.multiply_by_rows(&xq, &x_scales, bias)
+        } else {
+            self.multiply_by_columns(&xq, &x_scales, bias)
+        }
+    }
+
+    /// The product with rayon's tasks taking blocks of [`ROW_BLOCK`] input rows.
+    fn multiply_by_rows(&self, xq: &[[i16; 2]], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
+        let m = x_scales.len();
         let mut out = vec![0f32; m * self.rows];
         let block_values = ROW_BLOCK * self.rows;
+        let all_panels = 0..self.packed.len() / self.pairs;
         for_row_runs(&mut out, block_values, |first_block, run| {
             for (block_index, block_out) in (first_block..).zip(run.chunks_mut(block_values)) {
-                self.multiply_block(&xq, &x_scales, bias, block_index * ROW_BLOCK, block_out);
+                let rows =
+                    block_index * ROW_BLOCK..block_index * ROW_BLOCK + block_out.len() / self.rows;
+                let tile = Tile {
+                    rows,
+                    panels: all_panels.clone(),
+                };
+                self.multiply_tile(xq, x_scales, bias, &tile, block_out);
             }
         });
         out
     }
 
-    /// The rows of `x @ weight^T + bias` from `block` on that `out` holds,
-    /// from the quantized rows `xq` and their scales.
-    fn multiply_block(
+    /// The product with rayon's tasks taking runs of weight panels: a few rows
+    /// (one plot's tokens) then still reach every thread. Each task fills its
+    /// own columns, copied into place after.
+    fn multiply_by_columns(&self, xq: &[[i16; 2]], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
+        let m = x_scales.len();
+        let panels = self.packed.len() / self.pairs;
+        let per_task = panels.div_ceil(COLUMN_TASKS_PER_THREAD * rayon::current_num_threads());
+        let parts: Vec<(Tile, Vec<f32>)> = (0..panels)
+            .step_by(per_task.max(1))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|first| {
+                let tile = Tile {
+                    rows: 0..m,
+                    panels: first..panels.min(first + per_task),
+                };
+                let mut part = vec![0f32; m * tile.width(self.rows)];
+                self.multiply_tile(xq, x_scales, bias, &tile, &mut part);
+                (tile, part)
+            })
+            .collect();
+        let mut out = vec![0f32; m * self.rows];
+        for (tile, part) in parts {
+            let (first_col, width) = (tile.panels.start * NR, tile.width(self.rows));
+            for (out_row, part_row) in out
+                .chunks_exact_mut(self.rows)
+                .zip(part.chunks_exact(width))
+            {
+                out_row[first_col..first_col + width].copy_from_slice(part_row);
+            }
+        }
+        out
+    }
+
+    /// `tile` of `x @ weight^T + bias` into `out` (its rows, each the tile's
+    /// width), from the quantized rows `xq` and their scales. Every value is
+    /// the same whichever tile computes it.
+    fn multiply_tile(
         &self,
         xq: &[[i16; 2]],
         x_scales: &[f32],
         bias: &[f32],
-        block: usize,
+        tile: &Tile,
         out: &mut [f32],
     ) {
-        let block_end = block + out.len() / self.rows;
-        for (panel_index, panel) in self.packed.chunks_exact(self.pairs).enumerate() {
+        let out_width = tile.width(self.rows);
+        let first_col = tile.panels.start * NR;
+        for panel_index in tile.panels.clone() {
+            let panel = &self.packed[panel_index * self.pairs..][..self.pairs];
             let col = panel_index * NR;
             let width = NR.min(self.rows - col);
-            let mut row = block;
-            while row < block_end {
-                let tile_rows = MR.min(block_end - row);
+            let mut row = tile.rows.start;
+            while row < tile.rows.end {
+                let tile_rows = MR.min(tile.rows.end - row);
                 let x_rows = &xq[row * self.pairs..(row + tile_rows) * self.pairs];
                 let sums = best_tile(x_rows, tile_rows, panel);
                 for (r, sums) in sums.iter().take(tile_rows).enumerate() {
                     let x_scale = x_scales[row + r];
-                    let out_row = &mut out[(row - block + r) * self.rows + col..][..width];
+                    let out_row = (row - tile.rows.start + r) * out_width + col - first_col;
+                    let out_row = &mut out[out_row..][..width];
                     for (((o, &sum), &w_scale), &b) in out_row
                         .iter_mut()
                         .zip(sums)

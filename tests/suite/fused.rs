@@ -219,11 +219,11 @@ fn attention_heads_are_bit_identical_to_reshape_transpose_and_scale() {
     );
 }
 
-/// `f` computed on a rayon pool of four threads, so the kernels' loops are
-/// split among several.
-fn on_four_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+/// `f` computed on a rayon pool of `threads` threads: with several, the
+/// kernels' loops are split among them.
+fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
     rayon::ThreadPoolBuilder::new()
-        .num_threads(4)
+        .num_threads(threads)
         .build()
         .unwrap()
         .install(f)
@@ -254,8 +254,8 @@ fn assert_bits(a: &Tensor, b: &Tensor, what: &str) {
 fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
     let x = random(&[96, 40, 384], 11);
     let (weight, bias) = (random(&[384], 12), random(&[384], 13));
-    let normed = on_four_threads(|| fused::layer_norm(&x, &weight, &bias, 1e-12).unwrap());
-    let gelu = on_four_threads(|| fused::gelu_erf(&x).unwrap());
+    let normed = on_threads(4, || fused::layer_norm(&x, &weight, &bias, 1e-12).unwrap());
+    let gelu = on_threads(4, || fused::gelu_erf(&x).unwrap());
     for range in [0..1, 37..38, 95..96] {
         let alone = rows(&x, range.clone());
         assert_bits(
@@ -279,7 +279,7 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
     }
     let padding = Tensor::from_vec(padding, (batch, 1, 1, seq), &Device::Cpu).unwrap();
     let values = random(&[batch, heads, seq, 32], 15);
-    let (weights, mixed) = on_four_threads(|| {
+    let (weights, mixed) = on_threads(4, || {
         let weights = fused::masked_softmax(&scores, &padding).unwrap();
         let mixed = fused::ordered_matmul(&weights, &values).unwrap();
         (weights, mixed)
@@ -296,8 +296,9 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
         );
     }
 
-    // Integer products: 200 rows are four blocks of rows, 27 outputs one
-    // partial panel.
+    // Integer products: 200 rows are four blocks of rows, shared out by rows;
+    // 40 rows are one block, shared out by columns. 27 outputs are one
+    // partial panel. A row alone, on one thread, is one block done whole.
     for out_dim in [384, 27] {
         let weight = random(&[out_dim, 384], 16)
             .flatten_all()
@@ -306,20 +307,23 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
             .unwrap();
         let matrix = plotgenre::kernels::int8::Int8Matrix::quantize(&weight, out_dim, 384).unwrap();
         let bias = random(&[out_dim], 17).to_vec1::<f32>().unwrap();
-        let x = random(&[200, 384], 18)
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let all = on_four_threads(|| matrix.linear_slice(&x, &bias));
-        for row in [0, 63, 64, 130, 199] {
-            let alone = matrix.linear_slice(&x[row * 384..(row + 1) * 384], &bias);
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            assert_eq!(
-                bits(&all[row * out_dim..(row + 1) * out_dim]),
-                bits(&alone),
-                "int8 product, {out_dim} outputs, row {row}"
-            );
+        for m in [200, 40] {
+            let x = random(&[m, 384], 18)
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let all = on_threads(4, || matrix.linear_slice(&x, &bias));
+            for row in [0, 39, 63, 64, 130, 199].into_iter().filter(|&r| r < m) {
+                let one = &x[row * 384..(row + 1) * 384];
+                let alone = on_threads(1, || matrix.linear_slice(one, &bias));
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&all[row * out_dim..(row + 1) * out_dim]),
+                    bits(&alone),
+                    "int8 product of {m} rows, {out_dim} outputs, row {row}"
+                );
+            }
         }
     }
 }
