@@ -32,14 +32,18 @@ const manifest = {
   description: cargo.description,
   license: cargo.license,
   type: 'module',
-  files: [wasm, js, types, `${cargo.name}_bg.wasm.d.ts`],
+  // threads/: the same API built with wasm threads (initThreadPool), for cross-origin
+  // isolated pages.
+  files: [wasm, js, types, `${cargo.name}_bg.wasm.d.ts`, 'threads/'],
   module: js,
   types,
   exports: {
     '.': { types: `./${types}`, default: `./${js}` },
     [`./${wasm}`]: `./${wasm}`,
+    './threads': { types: `./threads/${types}`, default: `./threads/${js}` },
+    [`./threads/${wasm}`]: `./threads/${wasm}`,
     './package.json': './package.json',
   },
-  sideEffects: ['./snippets/*'],
+  sideEffects: ['./snippets/*', './threads/snippets/*'],
 };
 await writeFile(out, `${JSON.stringify(manifest, null, 2)}\n`);

@@ -7,7 +7,8 @@
 //   ...
 //   await close();
 //
-//   node scripts/serve.mjs --root www --port 8080 [--open index.html]   (serves until Ctrl-C)
+//   node scripts/serve.mjs --root www --port 8080 [--open index.html] [--isolated]   (serves until Ctrl-C)
+//   --isolated: every response carries CROSS_ORIGIN_ISOLATED (COOP/COEP), so pages get threads
 
 import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';
@@ -33,6 +34,12 @@ const MIME = {
   '.md': 'text/markdown; charset=utf-8',
   '.csv': 'text/csv; charset=utf-8',
   '.ts': 'text/plain; charset=utf-8', // wasm-bindgen's .d.ts: never executed, just readable
+};
+
+/** The headers that make a page cross-origin isolated (SharedArrayBuffer, so wasm threads). */
+export const CROSS_ORIGIN_ISOLATED = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
 function send(res, status, message, extraHeaders = {}) {
@@ -174,8 +181,14 @@ export async function startServer(rootDir, listenPort = 0, { onRequest, headers 
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const { parseArgs } = await import('node:util');
   const { values } = parseArgs({
-    options: { root: { type: 'string', default: '.' }, port: { type: 'string', default: '8080' }, open: { type: 'string', default: '' } },
+    options: {
+      root: { type: 'string', default: '.' },
+      port: { type: 'string', default: '8080' },
+      open: { type: 'string', default: '' },
+      isolated: { type: 'boolean', default: false },
+    },
   });
-  const { url } = await startServer(values.root, Number(values.port));
+  const headers = values.isolated ? CROSS_ORIGIN_ISOLATED : {};
+  const { url } = await startServer(values.root, Number(values.port), { headers });
   console.log(`serving ${path.resolve(values.root)} at ${url}/${values.open} (Ctrl-C stops)`);
 }

@@ -5,11 +5,15 @@
 //! [`crate::table`], which `plotgenre predict` uses, so a file reads the same
 //! in both.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
+// Links wasm-bindgen-rayon into the threaded build: its export `initThreadPool(n)`
+// starts the pool of Web Workers (`await` it once, after `init()`).
+#[cfg(feature = "threads")]
+use wasm_bindgen_rayon as _;
 
 use crate::bundle::{Bundle, Provenance, FORMAT_VERSION};
 use crate::explain::{GenreChoice, Occlusion, OffsetUnit};
@@ -18,6 +22,13 @@ use crate::language::Unfamiliar;
 use crate::pipeline::{Classification, GenreScore, Pipeline};
 use crate::table::{self, Table};
 use crate::tokenize::model_input;
+
+/// Which build this is, for `info().build`.
+const BUILD: &str = if cfg!(feature = "threads") {
+    "threads"
+} else {
+    "single"
+};
 
 /// Installs the panic hook that logs a panic's message; `init()` runs it.
 #[wasm_bindgen(start)]
@@ -126,6 +137,11 @@ export interface ModelInfo {
   /** At most this many genres are predicted (null: no cap). */
   maxGenres: number | null;
   provenance: Provenance;
+  /** Which build of the module runs: "threads" (the kernels on a pool of Web Workers,
+   * after `initThreadPool`) or "single" (one thread). */
+  build: "threads" | "single";
+  /** How many threads the kernels split their work over. */
+  threads: number;
 }
 
 /** A row of a CSV file that `parseCsv` set aside. */
@@ -275,16 +291,33 @@ struct Info {
     provenance: JsProvenance,
 }
 
+/// `ModelInfo`: the bundle's `Info` and how this module runs it.
+#[derive(Serialize)]
+struct Running<'a> {
+    #[serde(flatten)]
+    info: &'a Info,
+    build: &'static str,
+    threads: usize,
+}
+
 /// A genre classifier loaded from bundle bytes.
 #[wasm_bindgen(js_name = Classifier)]
 pub struct ClassifierHandle {
-    pipeline: Rc<Pipeline>,
+    pipeline: Arc<Pipeline>,
     info: Info,
 }
 
 /// Plain JS objects (not `Map`s) for every struct and JSON value.
 fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
     Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// Runs `work` on a thread of rayon's pool, so that the kernels' many
+/// parallel loops in it share work among the pool's threads directly
+/// rather than each waking the pool from outside (in the threaded build;
+/// in the single-thread one it runs here).
+fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| work())
 }
 
 /// A title that counts: a blank one is none.
@@ -302,7 +335,7 @@ impl ClassifierHandle {
     /// Verifies and loads a bundle (from `plotgenre export`).
     pub fn load(bytes: &[u8]) -> Result<ClassifierHandle, JsError> {
         let bundle = Bundle::from_bytes(bytes)?;
-        let pipeline = bundle.pipeline()?;
+        let pipeline = on_pool(|| bundle.pipeline())?;
         let manifest = bundle.manifest;
         let info = Info {
             format_version: FORMAT_VERSION,
@@ -319,7 +352,7 @@ impl ClassifierHandle {
             provenance: manifest.provenance.into(),
         };
         Ok(ClassifierHandle {
-            pipeline: Rc::new(pipeline),
+            pipeline: Arc::new(pipeline),
             info,
         })
     }
@@ -333,7 +366,7 @@ impl ClassifierHandle {
     ) -> Result<JsValue, JsError> {
         let ClassifyOptions { title } = self::options("classify", options)?;
         let text = input(text, title);
-        let results = self.pipeline.classify(&[&text])?;
+        let results = on_pool(|| self.pipeline.classify(&[&text]))?;
         let result = results.into_iter().next().map(JsClassification::from);
         to_js(&result)
     }
@@ -360,9 +393,7 @@ impl ClassifierHandle {
             .map(|(text, title)| input(text, title))
             .collect();
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let results: Vec<JsClassification> = self
-            .pipeline
-            .classify(&refs)?
+        let results: Vec<JsClassification> = on_pool(|| self.pipeline.classify(&refs))?
             .into_iter()
             .map(JsClassification::from)
             .collect();
@@ -390,26 +421,32 @@ impl ClassifierHandle {
         options: Option<ExplainOptionsArg>,
     ) -> Result<Explainer, JsError> {
         let ExplainOptions { title, genre } = self::options("explain", options)?;
-        let occlusion = Occlusion::new(&self.pipeline, present(title).as_deref(), text)?;
+        let title = present(title);
+        let occlusion = on_pool(|| Occlusion::new(&self.pipeline, title.as_deref(), text))?;
         Ok(Explainer {
-            pipeline: Rc::clone(&self.pipeline),
+            pipeline: Arc::clone(&self.pipeline),
             occlusion,
             plot: text.to_string(),
             genre,
         })
     }
 
-    /// What the bundle is: labels, format, size, quantization, rule, provenance.
+    /// What the bundle is (labels, format, size, quantization, rule,
+    /// provenance) and how it runs (build, threads).
     #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
-        to_js(&self.info)
+        to_js(&Running {
+            info: &self.info,
+            build: BUILD,
+            threads: rayon::current_num_threads(),
+        })
     }
 }
 
 /// An explanation under way (from `Classifier.explainer`).
 #[wasm_bindgen]
 pub struct Explainer {
-    pipeline: Rc<Pipeline>,
+    pipeline: Arc<Pipeline>,
     occlusion: Occlusion,
     plot: String,
     genre: Option<String>,
@@ -420,7 +457,8 @@ impl Explainer {
     /// Runs up to `inputs` more model inputs (the plot, then the plot without
     /// each word); true once every one has run.
     pub fn step(&mut self, inputs: usize) -> Result<bool, JsError> {
-        Ok(self.occlusion.step(&self.pipeline, inputs)?)
+        let (occlusion, pipeline) = (&mut self.occlusion, &self.pipeline);
+        Ok(on_pool(|| occlusion.step(pipeline, inputs))?)
     }
 
     /// Share of the work done, from 0 to 1.
@@ -435,7 +473,8 @@ impl Explainer {
             .genre
             .as_deref()
             .map_or(GenreChoice::Predicted, GenreChoice::Named);
-        let explanation = self.occlusion.finish(&self.pipeline, genres)?;
+        let (occlusion, pipeline) = (&mut self.occlusion, &self.pipeline);
+        let explanation = on_pool(|| occlusion.finish(pipeline, genres))?;
         to_js(&explanation.report(&self.plot, OffsetUnit::Utf16))
     }
 }

@@ -12,6 +12,10 @@ const PREFIX = `plotgenre:${SCOPE.pathname}:shell:`;
 const CACHE = PREFIX + self.SHELL.version;
 const FILES = new Set(self.SHELL.files.map((file) => new URL(file, SCOPE).href));
 const INDEX = new URL('index.html', SCOPE).href;
+// On the page and its workers, these make the page cross-origin isolated: the threaded
+// wasm build runs on hosts that cannot set headers, from the second visit on (the first
+// is served before this worker runs). Everything the page loads is same-origin.
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
@@ -46,5 +50,16 @@ self.addEventListener('fetch', (event) => {
   url.search = '';
   const key = url.href === SCOPE.href ? INDEX : url.href;
   if (!FILES.has(key)) return;
-  event.respondWith((async () => (await caches.match(key, { cacheName: CACHE })) ?? fetch(request))());
+  event.respondWith((async () => {
+    const response = (await caches.match(key, { cacheName: CACHE })) ?? (await fetch(request));
+    return ['document', 'worker'].includes(request.destination) ? isolated(response) : response;
+  })());
 });
+
+/** `response` with the ISOLATION headers (only documents and workers need them; other files
+ * keep their cached response, which lets V8 reuse compiled wasm). */
+function isolated(response) {
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(ISOLATION)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}

@@ -3,8 +3,8 @@
 // and a status: 'progress' (any number), then 'done' with a result or 'error' with
 // { kind, message }.
 
-import init, { Classifier, parseCsv, writeCsv } from './pkg/plotgenre.js';
 import { ModelError, evict, loadBundle } from './model-store.js';
+import { startWasm } from './wasm-build.js';
 
 /** Rows per classifyBatch call: small enough to report progress and honour a cancel often. */
 const BATCH_CHUNK = 8;
@@ -13,21 +13,22 @@ const EXPLAIN_STEP = 3;
 const base = new URL('./', self.location.href).href;
 
 let model = null;
+let module = null;
 const cancelled = new Set();
 
-/** Instantiates the wasm module (once; later calls return at once). */
-async function wasm() {
-  try {
-    await init();
-  } catch (error) {
+/** The started wasm module (once; a failed start is forgotten so that a retry starts over). */
+function wasm() {
+  module ??= startWasm().catch((error) => {
+    module = null;
     throw new ModelError('download', `The WebAssembly module could not be loaded (${error.message}).`);
-  }
+  });
+  return module;
 }
 
 /** Loads the model once; a failed load is forgotten so that a retry starts over. */
 function loadModel(progress) {
   model ??= (async () => {
-    await wasm();
+    const { Classifier } = await wasm();
     const { bytes, manifest, stored, warning, card } = await loadBundle(base, (received, total) =>
       progress({ stage: 'download', received, total }));
     progress({ stage: 'load' });
@@ -88,12 +89,10 @@ const handlers = {
   classifyRows,
   explain,
   async parseCsv({ bytes }) {
-    await wasm();
-    return parseCsv(bytes);
+    return (await wasm()).parseCsv(bytes);
   },
   async writeCsv({ rows }) {
-    await wasm();
-    return writeCsv(rows);
+    return (await wasm()).writeCsv(rows);
   },
   cancel({ target }) {
     cancelled.add(target);

@@ -1,22 +1,42 @@
-// ours.mjs — the plotgenre side of `make bench-peer`: the wasm build as the product page
-// runs it, text in (the tokenizer is part of every call).
+// ours-worker.mjs — the plotgenre side of `make bench-peer`, in a module Worker as the
+// product page runs it (worker.js; the threaded build's calls block, which a page's own
+// thread may not): a wasm build (`?build=single`, or `?build=threads` with one pool thread
+// per core), text in (the tokenizer is part of every call). ours.mjs drives it.
+//
+// Messages: in, { id, type: 'start' | 'first' | 'classifyOne' | 'classifyBatch', texts };
+// out, { id, result } or { id, error }.
 
-import init, { Classifier } from '/pkg/plotgenre.js';
 import { cachedBytes } from '../wasm/cached-bytes.mjs';
 
 const CACHE = 'plotgenre-bench-peer';
+const BUILDS = { single: '/pkg/plotgenre.js', threads: '/pkg/threads/plotgenre.js' };
+const params = new URLSearchParams(location.search);
 
-/** Init the wasm module, load the bundle (`?bundle=`, cached after the first visit). */
-export async function start(params) {
+let classifier = null;
+
+/** Init the wasm build (and its pool), load the bundle (`?bundle=`, cached after the first visit). */
+async function start() {
+  const url = BUILDS[params.get('build')];
+  if (!url) throw new Error(`unknown build ${params.get('build')}`);
+  const { default: init, initThreadPool, Classifier } = await import(url);
   await init();
+  await initThreadPool?.(navigator.hardwareConcurrency);
   const { bytes, fromCache } = await cachedBytes(params.get('bundle'), CACHE);
-  const classifier = Classifier.load(bytes);
-  return {
-    fromCache,
-    // The single-thread build has no `threads` in its info(); a threaded one reports it.
-    threads: classifier.info().threads ?? 1,
-    first: () => classifier.classify(params.get('first')).genres[0].genre,
-    classifyOne: ({ texts }) => classifier.classify(texts[0]),
-    classifyBatch: ({ texts }) => classifier.classifyBatch(texts),
-  };
+  classifier = Classifier.load(bytes);
+  return { fromCache, threads: classifier.info().threads };
 }
+
+const handlers = {
+  start,
+  first: () => classifier.classify(params.get('first')).genres[0].genre,
+  classifyOne: ({ texts }) => classifier.classify(texts[0]).predicted,
+  classifyBatch: ({ texts }) => classifier.classifyBatch(texts).length,
+};
+
+self.addEventListener('message', async ({ data: { id, type, ...args } }) => {
+  try {
+    postMessage({ id, result: await handlers[type](args) });
+  } catch (error) {
+    postMessage({ id, error: error.message });
+  }
+});

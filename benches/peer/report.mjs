@@ -41,8 +41,8 @@ function printTable(sides) {
   }
 }
 
-/** The ORT figures of one thread count, as RESULT lists them. */
-function ortEntry({ threads, figures: f }) {
+/** The figures of one side other than the product's, as RESULT lists them. */
+function sideEntry({ threads, figures: f }) {
   return {
     threads,
     median_ms: round(f.median_ms, 2),
@@ -56,12 +56,13 @@ function ortEntry({ threads, figures: f }) {
 }
 
 /**
- * Print the table and the RESULT line. `ours` and each of `peers` is
- * `{name, threads, figures}`; `context` adds what the run was (load, rounds, ...).
- * ORT's best is its lowest median and, separately, its highest batch throughput.
+ * Print the table and the RESULT line. `ours` (the threaded build), `single` (the
+ * single-thread build) and each of `peers` is `{name, threads, figures}`; `context` adds
+ * what the run was (load, rounds, ...). ORT's best is its lowest median and, separately,
+ * its highest batch throughput.
  */
-export function report(ours, peers, context) {
-  printTable([ours, ...peers]);
+export function report(ours, single, peers, context) {
+  printTable([ours, single, ...peers]);
   const bestMedian = peers.reduce((a, b) => (b.figures.median_ms < a.figures.median_ms ? b : a));
   const bestBatch = peers.reduce((a, b) => (b.figures.batch_plots_per_s > a.figures.batch_plots_per_s ? b : a));
   const f = ours.figures;
@@ -82,7 +83,8 @@ export function report(ours, peers, context) {
     median_ratio_vs_ort_best: round(f.median_ms / bestMedian.figures.median_ms, 3),
     p90_ratio_vs_ort_best: round(f.p90_ms / bestMedian.figures.p90_ms, 3),
     batch_ratio_vs_ort_best: round(f.batch_plots_per_s / bestBatch.figures.batch_plots_per_s, 3),
-    ort: peers.map(ortEntry),
+    single_thread_build: sideEntry(single),
+    ort: peers.map(sideEntry),
     ...context,
   };
   console.log(`RESULT ${JSON.stringify(result)}`);

@@ -13,13 +13,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { startServer } from '../../scripts/serve.mjs';
+import { CROSS_ORIGIN_ISOLATED, startServer } from '../../scripts/serve.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../tests/browser/chromium.mjs';
 import { overRounds, report, roundFigures } from './report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BATCH = 16;
-const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 const { values: args } = parseArgs({
   options: {
@@ -61,18 +60,20 @@ async function probe(browser, base) {
   }
 }
 
-/** The sides to compare: plotgenre (text in) and ORT at 1 and `cores` threads (ids in). */
+/** The sides to compare: plotgenre's threaded build (the product on an isolated page: the
+ * RESULT figures) and its single-thread build (text in), ORT at 1 and `cores` threads (ids in). */
 function sides(base, inputs, modelUrl, cores) {
   const page = (query) => `${base}/benches/peer/peer.html?${new URLSearchParams(query)}`;
   const ort = (threads) => ({
     name: `ONNX Runtime Web, ${threads} thread${threads > 1 ? 's' : ''} (model only)`,
     url: page({ side: 'ort', threads, model: modelUrl, firstIds: inputs.ids[0].join(',') }),
   });
+  const ours = (build) => ({
+    name: `plotgenre classify(text), ${build} build (tokenizer included)`,
+    url: page({ side: 'ours', build, bundle: args.bundle, first: inputs.texts[0] }),
+  });
   const threadCounts = [...new Set([1, cores])];
-  return [
-    { name: 'plotgenre classify(text) (tokenizer included)', url: page({ side: 'ours', bundle: args.bundle, first: inputs.texts[0] }) },
-    ...threadCounts.map(ort),
-  ];
+  return [ours('threads'), ours('single'), ...threadCounts.map(ort)];
 }
 
 /** Every side once per round, the order rotated each round; figures per side per round. */
@@ -97,13 +98,13 @@ const inputs = JSON.parse(await readFile(path.join(args.peer, 'inputs.json'), 'u
 const served = await mkdtemp(path.join(ROOT, '.bench-peer-'));
 await copyFile(path.join(args.peer, 'minilm_cls_int8.onnx'), path.join(served, 'model.onnx'));
 const modelUrl = `/${path.basename(served)}/model.onnx`;
-const server = await startServer(ROOT, 0, { headers: ISOLATED });
+const server = await startServer(ROOT, 0, { headers: CROSS_ORIGIN_ISOLATED });
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 try {
   const { cores, isolated } = await probe(browser, server.url);
   if (!isolated) throw new Error('the bench page is not cross-origin isolated: ORT gets no threads');
-  const [ours, ...peers] = await rounds(browser, sides(server.url, inputs, modelUrl, cores), inputs, Number(args.rounds));
-  report(ours, peers, {
+  const [ours, single, ...peers] = await rounds(browser, sides(server.url, inputs, modelUrl, cores), inputs, Number(args.rounds));
+  report(ours, single, peers, {
     load_before: loadBefore,
     load_after: loadavg()[0],
     hardware_concurrency: cores,

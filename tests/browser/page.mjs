@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 
 import { chromium } from 'playwright-core';
 
-import { startServer } from '../../scripts/serve.mjs';
+import { CROSS_ORIGIN_ISOLATED, startServer } from '../../scripts/serve.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
 import { capListAndClear, dropZone, explanationOrder, foreignPlot, hugeText, labeledAgain, phoneAnswer } from './phone.mjs';
 
@@ -37,6 +37,9 @@ const { values: args } = parseArgs({
     csv: { type: 'string' },
     update: { type: 'string' },
     screenshot: { type: 'string' },
+    // Serve every file cross-origin isolated (as `make serve` does), so every visit runs the
+    // threaded build; without it only visits served by the service worker do.
+    isolated: { type: 'boolean', default: false },
   },
 });
 
@@ -61,7 +64,8 @@ async function deploy(root, { bundle, manifest } = {}) {
 /** A server for `root` that records every request path, restartable on the same port. */
 async function serve(root, port = 0) {
   const hits = [];
-  const server = await startServer(root, port, { onRequest: (req) => hits.push(req.url) });
+  const headers = args.isolated ? CROSS_ORIGIN_ISOLATED : {};
+  const server = await startServer(root, port, { onRequest: (req) => hits.push(req.url), headers });
   return { ...server, hits, page: `${server.url}${APP}` };
 }
 
@@ -95,6 +99,9 @@ const stateOf = (page) => page.evaluate(() => ({
   problem: document.getElementById('problem').hidden ? null : document.getElementById('problem-text').textContent,
   retry: !document.getElementById('retry').hidden,
   card: document.getElementById('card').textContent,
+  build: document.getElementById('model-status').dataset.build ?? null,
+  threads: Number(document.getElementById('model-status').dataset.threads ?? 0),
+  cores: navigator.hardwareConcurrency,
 }));
 
 const modelCaches = (page) => page.evaluate(async () => (await caches.keys()).filter((name) => name.includes(':model:')));

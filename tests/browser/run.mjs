@@ -4,6 +4,7 @@
 //
 //   node tests/browser/run.mjs --root <repo root> --bundle /url/path/model.plotgenre \
 //        --texts <file.json holding an array of strings> [--timeout <seconds, default 120>]
+//        [--build single|threads]   (threads: served cross-origin isolated, the threaded build)
 //
 // stdout: exactly one line, either smoke.mjs's answer
 //   {"ok":true,"labels":[...],"info":{...},"results":[...],"badBundle":{...}}   (exit 0)
@@ -18,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { startServer } from '../../scripts/serve.mjs';
+import { CROSS_ORIGIN_ISOLATED, startServer } from '../../scripts/serve.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -59,6 +60,7 @@ async function parseCli() {
       bundle: { type: 'string' },
       texts: { type: 'string' },
       timeout: { type: 'string', default: '120' },
+      build: { type: 'string', default: 'single' },
     },
     strict: true,
     allowPositionals: false,
@@ -66,6 +68,7 @@ async function parseCli() {
   for (const key of ['root', 'bundle', 'texts']) {
     if (!values[key]) throw new Error(`missing --${key} (usage: run.mjs --root DIR --bundle /url/path --texts FILE.json [--timeout SECONDS])`);
   }
+  if (!['single', 'threads'].includes(values.build)) throw new Error(`--build must be single or threads, got ${values.build}`);
   const timeoutS = Number(values.timeout);
   if (!(timeoutS > 0)) throw new Error(`--timeout must be a positive number of seconds, got ${values.timeout}`);
 
@@ -87,7 +90,7 @@ async function parseCli() {
 
   const bundle = values.bundle.startsWith('/') ? values.bundle : `/${values.bundle}`;
   const pagePath = `/${pageDir.split(path.sep).map(encodeURIComponent).join('/')}/smoke.html`;
-  return { root, bundle, texts, timeoutMs: timeoutS * 1000, pagePath };
+  return { root, bundle, texts, timeoutMs: timeoutS * 1000, pagePath, build: values.build };
 }
 
 // Everything the run opened, so that cleanup() can close it whatever happened.
@@ -121,7 +124,7 @@ async function main(state) {
   }
 
   state.stage = 'starting the static server';
-  opened.server = await startServer(cli.root);
+  opened.server = await startServer(cli.root, 0, { headers: cli.build === 'threads' ? CROSS_ORIGIN_ISOLATED : {} });
 
   state.stage = `launching ${CHROMIUM}`;
   opened.userDataDir = await mkdtemp(path.join(tmpdir(), 'plotgenre-chromium-'));
@@ -171,7 +174,7 @@ async function main(state) {
     }
   });
 
-  const url = `${opened.server.url}${cli.pagePath}?${new URLSearchParams({ bundle: cli.bundle })}`;
+  const url = `${opened.server.url}${cli.pagePath}?${new URLSearchParams({ bundle: cli.bundle, build: cli.build })}`;
   state.stage = `opening ${url}`;
   const response = await Promise.race([page.goto(url, { waitUntil: 'load', timeout: cli.timeoutMs }), broken]);
   if (!response || !response.ok()) {

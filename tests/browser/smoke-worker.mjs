@@ -1,28 +1,26 @@
-// smoke.mjs — its one job (page side): load the plotgenre wasm build and a model bundle
-// (?bundle=/url/of/file.plotgenre), classify the texts it is given one at a time, and hand
-// the results back as plain JSON-able data. Never throws to the caller: every failure
-// becomes { ok: false, error: "<message>" }.
+// smoke-worker.mjs — its one job (a module Worker that smoke.mjs starts, as the product page
+// runs its classifier in worker.js; the threaded build needs it: its calls block, which a
+// page's own thread may not): load the plotgenre wasm build and a model bundle
+// (?bundle=/url/of/file.plotgenre; &build=threads for the threaded build, on a cross-origin
+// isolated page), classify the texts it is given one at a time, and hand the results back as
+// plain JSON-able data. Never throws to the caller: every failure becomes
+// { ok: false, error: "<message>" }.
 //
-// Driver API (used by run.mjs through page.evaluate):
-//   await window.smokeRun(["text", ...])
-//     -> { ok: true, labels: string[], info: ModelInfo, results: Classification[],
-//          badBundle: { isError: boolean, message: string }, badOptions: string[],
-//          wasmMemoryBytes: number }
-//     -> { ok: false, error: "message" }
+// Messages: in, { texts: string[] }; out, { stage: "what it is doing" } any number of times,
+// then { answer } where answer is
+//     { ok: true, labels: string[], info: ModelInfo, results: Classification[],
+//       badBundle: { isError: boolean, message: string }, badOptions: string[],
+//       wasmMemoryBytes: number, hardwareConcurrency: number }
+//  or { ok: false, error: "message" }.
 //   `labels` is info().labels; `badBundle` is what Classifier.load() threw for bytes that are
 //   not a bundle; `badOptions` the messages of the Errors that classify() threw for options
 //   it does not take (a title string where the options object goes, a misspelt key).
 //   `wasmMemoryBytes` is the wasm memory's size after classifying: memory only grows, so
-//   it is the peak.
-//   The last answer is also left in window.smokeResult.
-// Progress is logged as console.debug("[smoke] stage: ...") so the driver can say where a
-// timeout struck. For a manual check in a browser, add &text=...&text=... to the URL.
+//   it is the peak (the threaded build's one memory is shared by every thread).
+//   `hardwareConcurrency` is navigator.hardwareConcurrency.
 const params = new URLSearchParams(location.search);
-const statusEl = document.getElementById('status');
-
 function stage(what) {
-  console.debug(`[smoke] stage: ${what}`);
-  if (statusEl) statusEl.textContent = what;
+  postMessage({ stage: what });
 }
 
 /** The message of anything thrown: wasm-bindgen errors are JS Errors, but be lenient. */
@@ -62,21 +60,29 @@ function loadClassifier() {
     const bundle = params.get('bundle');
     if (!bundle) throw new Error('missing ?bundle=<url path of a .plotgenre file> in the page URL');
 
-    stage('importing /pkg/plotgenre.js');
+    // ?build=threads: the threaded build, its pool one thread per core (the page must be
+    // cross-origin isolated); otherwise the single-thread one.
+    const threads = params.get('build') === 'threads';
+    const url = threads ? '/pkg/threads/plotgenre.js' : '/pkg/plotgenre.js';
+    stage(`importing ${url}`);
     // Dynamic, so that a missing or broken pkg/ is reported as an error instead of silently
     // not running.
     try {
-      wasmModule = await import('/pkg/plotgenre.js');
+      wasmModule = await import(url);
     } catch (err) {
-      const head = await fetch('/pkg/plotgenre.js', { method: 'HEAD', cache: 'no-store' }).catch(() => null);
+      const head = await fetch(url, { method: 'HEAD', cache: 'no-store' }).catch(() => null);
       if (head && head.status === 404) {
-        throw new Error('/pkg/plotgenre.js not found (HTTP 404): build the wasm package first (make wasm)');
+        throw new Error(`${url} not found (HTTP 404): build the wasm package first (make wasm)`);
       }
       throw err;
     }
 
     stage('init() wasm');
     wasmExports = await wasmModule.default();
+    if (threads) {
+      stage('initThreadPool()');
+      await wasmModule.initThreadPool(navigator.hardwareConcurrency);
+    }
 
     stage(`fetching ${bundle}`);
     const bytes = await fetchBytes(bundle);
@@ -141,28 +147,18 @@ async function run(texts) {
     badBundle: loadGarbage(),
     badOptions: badOptions(classifier),
     wasmMemoryBytes: wasmExports.memory.buffer.byteLength,
+    hardwareConcurrency: navigator.hardwareConcurrency,
   };
 }
 
-window.smokeRun = async (texts) => {
+self.addEventListener('message', async ({ data: { texts } }) => {
   let answer;
   try {
     answer = await run(texts);
     stage('done');
   } catch (err) {
-    console.error('[smoke] failed:', err);
     answer = { ok: false, error: errorMessage(err) };
     stage(`failed: ${answer.error}`);
   }
-  window.smokeResult = answer;
-  return answer;
-};
-
-// Manual mode: smoke.html?bundle=/path/model.plotgenre&text=hello&text=world
-if (params.has('text')) {
-  window.smokeRun(params.getAll('text')).then((answer) => {
-    const pre = document.createElement('pre');
-    pre.textContent = JSON.stringify(answer, null, 1);
-    document.body.append(pre);
-  });
-}
+  postMessage({ answer });
+});

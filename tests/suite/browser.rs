@@ -3,6 +3,9 @@
 //! headless Chromium through the wasm `Classifier` and natively from the same
 //! bytes; on 50 real plots the probabilities must agree within 1e-4, a
 //! megabyte of text is truncated, and the wasm memory stays under 200 MB.
+//! Both wasm builds run: the single-thread one and the threaded one (on a
+//! cross-origin isolated page, a pool thread per core), which must agree to
+//! the bit.
 //! Needs `make base`, `make wasm` and `make browser-deps` (`make test` runs all).
 
 use crate::common;
@@ -37,6 +40,8 @@ struct BrowserRun {
     bad_options: Vec<String>,
     #[serde(rename = "wasmMemoryBytes", default)]
     wasm_memory_bytes: u64,
+    #[serde(rename = "hardwareConcurrency", default)]
+    hardware_concurrency: u64,
 }
 
 #[derive(Deserialize)]
@@ -110,16 +115,46 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
         "/{}/model.plotgenre",
         served.path().file_name().unwrap().to_str().unwrap()
     );
+    let native = Bundle::from_bytes(&bytes).unwrap().pipeline().unwrap();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let expected = native.classify(&refs).unwrap();
+    let single = in_chromium(&root, &url, &texts_file, "single");
+    check_run(&single, &dataset.labels, &bytes, &expected);
+    assert_eq!(single.info["build"], "single");
+    assert_eq!(single.info["threads"], 1);
+    let threads = in_chromium(&root, &url, &texts_file, "threads");
+    check_run(&threads, &dataset.labels, &bytes, &expected);
+    assert_eq!(threads.info["build"], "threads");
+    assert_eq!(threads.info["threads"], threads.hardware_concurrency);
+    // The kernels' sums do not depend on how work is shared out among threads.
+    for (one, pool) in single.results.iter().zip(&threads.results) {
+        let bits = |c: &Classification| -> Vec<u32> {
+            c.genres.iter().map(|g| g.probability.to_bits()).collect()
+        };
+        assert_eq!(bits(one), bits(pool), "threaded build differs from single");
+    }
+}
+
+/// Classifies the texts of `texts_file` with the bundle at `url` in headless
+/// Chromium, with the wasm `build` ("single" or "threads").
+fn in_chromium(
+    root: &std::path::Path,
+    url: &str,
+    texts_file: &std::path::Path,
+    build: &str,
+) -> BrowserRun {
     let output = Command::new("node")
         .arg(root.join("tests/browser/run.mjs"))
         .args([
             "--root",
             root.to_str().unwrap(),
             "--bundle",
-            &url,
+            url,
+            "--build",
+            build,
             "--texts",
         ])
-        .arg(&texts_file)
+        .arg(texts_file)
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -131,16 +166,29 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
     });
     assert!(
         run.ok,
-        "browser run failed: {:?}\n{}",
+        "{build} build: browser run failed: {:?}\n{}",
         run.error,
         String::from_utf8_lossy(&output.stderr)
     );
+    run
+}
 
-    assert_eq!(run.labels, dataset.labels);
+/// Checks one browser run: what the bundle says of itself, its errors, and
+/// each probability against the native build's `expected`.
+fn check_run(
+    run: &BrowserRun,
+    labels: &[String],
+    bytes: &[u8],
+    expected: &[plotgenre::pipeline::Classification],
+) {
+    assert_eq!(run.labels, labels);
     assert_eq!(run.info["sizeBytes"], bytes.len());
     assert_eq!(run.info["formatVersion"], plotgenre::bundle::FORMAT_VERSION);
     assert_eq!(run.info["quantization"], export::DEFAULT_QUANTIZATION);
-    let bad = run.bad_bundle.expect("the page tried a bad bundle");
+    let bad = run
+        .bad_bundle
+        .as_ref()
+        .expect("the page tried a bad bundle");
     assert!(bad.is_error, "a bad bundle must throw an Error");
     assert!(
         bad.message.contains("not a plotgenre bundle"),
@@ -161,13 +209,10 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
         run.bad_options[1]
     );
 
-    let native = Bundle::from_bytes(&bytes).unwrap().pipeline().unwrap();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let expected = native.classify(&refs).unwrap();
-    assert_eq!(run.results.len(), texts.len());
+    assert_eq!(run.results.len(), expected.len());
     let mut max_diff = 0f32;
     let mut spread = (1f32, 0f32);
-    for (browser, native) in run.results.iter().zip(&expected) {
+    for (browser, native) in run.results.iter().zip(expected) {
         assert_eq!(browser.truncated, native.truncated);
         assert_eq!(browser.genres.len(), native.genres.len());
         assert!(
@@ -208,8 +253,9 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
         }
     }
     println!(
-        "browser vs native on {} texts: max abs probability diff {max_diff:.2e} (probabilities span {:.3}..{:.3})",
-        texts.len(),
+        "{} build: browser vs native on {} texts: max abs probability diff {max_diff:.2e} (probabilities span {:.3}..{:.3})",
+        run.info["build"],
+        expected.len(),
         spread.0,
         spread.1
     );

@@ -98,6 +98,7 @@ fn run() -> Option<&'static Run> {
             .arg(path("update.plotgenre"))
             .arg("--screenshot")
             .arg(path("screenshot.png"))
+            .args(isolated().then_some("--isolated"))
             .output()
             .expect("node runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -121,6 +122,35 @@ fn run() -> Option<&'static Run> {
         })
     })
     .as_ref()
+}
+
+/// Whether page.mjs serves the page cross-origin isolated, as `make serve`
+/// does (`PLOTGENRE_PAGE_ISOLATED=1`; `make test` runs the page tests both
+/// ways).
+fn isolated() -> bool {
+    common::env_flag("PLOTGENRE_PAGE_ISOLATED")
+}
+
+/// The page runs the threaded wasm build, a thread per core, where it is
+/// cross-origin isolated: on every visit when the server sends COOP/COEP,
+/// else from the visit its service worker serves on (which adds them). The
+/// offline visit's genres are checked against the native build too.
+#[test]
+fn the_page_runs_threads_where_it_is_cross_origin_isolated() {
+    let Some(run) = run() else {
+        return;
+    };
+    let first = &run.report["first"]["loaded"]["state"];
+    let offline = &run.report["offline"]["state"];
+    let (expected_build, expected_threads) = if isolated() {
+        ("threads", &first["cores"])
+    } else {
+        ("single", &Value::from(1))
+    };
+    assert_eq!(first["build"], expected_build, "{first}");
+    assert_eq!(&first["threads"], expected_threads, "{first}");
+    assert_eq!(offline["build"], "threads", "{offline}");
+    assert_eq!(offline["threads"], offline["cores"], "{offline}");
 }
 
 /// 49 test-split movies as (id, title, plot), then the hostile row.
