@@ -28,9 +28,11 @@ function wasm() {
 /** Loads the model once; a failed load is forgotten so that a retry starts over. */
 function loadModel(progress) {
   model ??= (async () => {
-    const { Classifier } = await wasm();
-    const { bytes, manifest, stored, warning, card } = await loadBundle(base, (received, total) =>
-      progress({ stage: 'download', received, total }));
+    // The module (and its thread pool) starts while the bundle downloads or is read back.
+    const [{ Classifier }, { bytes, manifest, stored, warning, card }] = await Promise.all([
+      wasm(),
+      loadBundle(base, (received, total) => progress({ stage: 'download', received, total })),
+    ]);
     progress({ stage: 'load' });
     let classifier;
     try {

@@ -18,10 +18,16 @@ let classifier = null;
 async function start() {
   const url = BUILDS[params.get('build')];
   if (!url) throw new Error(`unknown build ${params.get('build')}`);
-  const { default: init, initThreadPool, Classifier } = await import(url);
-  await init();
-  await initThreadPool?.(navigator.hardwareConcurrency);
-  const { bytes, fromCache } = await cachedBytes(params.get('bundle'), CACHE);
+  // As the page's worker does: the module and its pool start while the bundle is read.
+  const [{ Classifier }, { bytes, fromCache }] = await Promise.all([
+    (async () => {
+      const pkg = await import(url);
+      await pkg.default();
+      await pkg.initThreadPool?.(navigator.hardwareConcurrency);
+      return pkg;
+    })(),
+    cachedBytes(params.get('bundle'), CACHE),
+  ]);
   classifier = Classifier.load(bytes);
   return { fromCache, threads: classifier.info().threads };
 }
