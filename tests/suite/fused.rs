@@ -299,20 +299,19 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
     // Integer products: 200 rows are four blocks of rows, shared out by rows;
     // 40 rows are one block, shared out by columns. 27 outputs are one
     // partial panel. A row alone, on one thread, is one block done whole.
-    for out_dim in [384, 27] {
-        let weight = random(&[out_dim, 384], 16)
+    let values = |dims: &[usize], seed| {
+        random(dims, seed)
             .flatten_all()
             .unwrap()
             .to_vec1::<f32>()
-            .unwrap();
+            .unwrap()
+    };
+    for out_dim in [384, 27] {
+        let weight = values(&[out_dim, 384], 16);
         let matrix = plotgenre::kernels::int8::Int8Matrix::quantize(&weight, out_dim, 384).unwrap();
-        let bias = random(&[out_dim], 17).to_vec1::<f32>().unwrap();
+        let bias = values(&[out_dim], 17);
         for m in [200, 40] {
-            let x = random(&[m, 384], 18)
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let x = values(&[m, 384], 18);
             let all = on_threads(4, || matrix.linear_slice(&x, &bias));
             for row in [0, 39, 63, 64, 130, 199].into_iter().filter(|&r| r < m) {
                 let one = &x[row * 384..(row + 1) * 384];
