@@ -264,12 +264,15 @@ impl Bundle {
     /// Builds the classifier the bundle describes.
     pub fn pipeline(&self) -> Result<Pipeline> {
         let source = Source::quantized(self.tensors.clone());
+        // Side by side on rayon's threads: the tokenizer parses while the
+        // matrices convert.
+        let (model, tokenizer) = rayon::join(
+            || Classifier::load(&source, &self.config),
+            || TextEncoder::from_bytes(self.tokenizer_json.as_bytes(), self.manifest.max_length),
+        );
         Ok(Pipeline {
-            model: Classifier::load(&source, &self.config)?,
-            tokenizer: TextEncoder::from_bytes(
-                self.tokenizer_json.as_bytes(),
-                self.manifest.max_length,
-            )?,
+            model: model?,
+            tokenizer: tokenizer?,
             task: self.manifest.task,
             labels: self.manifest.labels.clone(),
             thresholds: self.manifest.thresholds.clone(),

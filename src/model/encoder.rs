@@ -8,6 +8,7 @@
 //! the last hidden states `(batch, seq, dim)`.
 
 use candle_core::{DType, Tensor};
+use rayon::prelude::*;
 
 use super::config::{Activation, Config, LAYER_NORM_EPS};
 use super::layers::{Dropout, Embedding, LayerNorm, Linear, Mode};
@@ -182,7 +183,10 @@ impl Encoder {
     /// Loads from a source rooted at the encoder (`embeddings.*`, `transformer.*`).
     pub fn load(source: &Source, config: &Config) -> Result<Self> {
         config.validate()?;
+        // The layers load on rayon's threads: converting a bundle's quantized
+        // matrices to int8 is most of a page's model load.
         let layers = (0..config.n_layers)
+            .into_par_iter()
             .map(|i| Block::load(&source.pp(format!("transformer.layer.{i}")), config))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
