@@ -28,7 +28,9 @@ async function threaded() {
 
 /** The started module: `Classifier`, `parseCsv`, `writeCsv`, as pkg/plotgenre.js exports them. */
 export async function startWasm() {
-  const pkg = (await threaded()) ?? (await import('./pkg/plotgenre.js'));
-  if (pkg.initThreadPool === undefined) await pkg.default();
-  return pkg;
+  const pool = await threaded();
+  if (pool) return pool;
+  const single = await import('./pkg/plotgenre.js');
+  await single.default();
+  return single;
 }

@@ -186,7 +186,7 @@ impl Int8Matrix {
         let m = x_scales.len();
         let mut out = vec![0f32; m * self.rows];
         let block_values = ROW_BLOCK * self.rows;
-        let all_panels = 0..self.packed.len() / self.pairs;
+        let all_panels = 0..self.panels();
         for_row_runs(&mut out, block_values, |first_block, run| {
             for (block_index, block_out) in (first_block..).zip(run.chunks_mut(block_values)) {
                 let rows =
@@ -206,13 +206,12 @@ impl Int8Matrix {
     /// own columns, copied into place after.
     fn multiply_by_columns(&self, xq: &[[i16; 2]], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
         let m = x_scales.len();
-        let panels = self.packed.len() / self.pairs;
+        let panels = self.panels();
         let per_task = panels.div_ceil(COLUMN_TASKS_PER_THREAD * rayon::current_num_threads());
-        let parts: Vec<(Tile, Vec<f32>)> = (0..panels)
-            .step_by(per_task.max(1))
-            .collect::<Vec<_>>()
+        let parts: Vec<(Tile, Vec<f32>)> = (0..panels.div_ceil(per_task.max(1)))
             .into_par_iter()
-            .map(|first| {
+            .map(|task| {
+                let first = task * per_task;
                 let tile = Tile {
                     rows: 0..m,
                     panels: first..panels.min(first + per_task),
@@ -233,6 +232,11 @@ impl Int8Matrix {
             }
         }
         out
+    }
+
+    /// Panels of [`NR`] output rows in `packed`.
+    fn panels(&self) -> usize {
+        self.packed.len() / self.pairs
     }
 
     /// `tile` of `x @ weight^T + bias` into `out` (its rows, each the tile's
