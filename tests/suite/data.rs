@@ -509,3 +509,71 @@ fn train_share_is_read_from_the_command_line_and_checked() {
     let message = String::from_utf8_lossy(&wrong.stderr);
     assert!(message.contains("from 0 to 1"), "{message}");
 }
+
+/// Training rows of `source` carrying `genre`.
+fn train_positives(dataset: &Dataset, source: &str, genre: &str) -> usize {
+    dataset
+        .train
+        .iter()
+        .filter(|e| e.source.as_deref() == Some(source) && e.labels.iter().any(|l| l == genre))
+        .count()
+}
+
+#[test]
+fn genre_cap_evens_out_a_source_and_keeps_its_rare_genres() {
+    let Some(path) = shared_data("extra/extra.csv") else {
+        return;
+    };
+    let source = "rajugc_imdb_by_genre";
+    let whole = Dataset::load(&path, &Format::Extra).unwrap();
+    let mut capped = whole.clone();
+    capped.keep_train_genre_cap(source, 600).unwrap();
+    let count = |d: &Dataset, genre| train_positives(d, source, genre);
+    for rare in ["Western", "Musical", "Film-Noir"] {
+        assert!(count(&whole, rare) < 600, "{rare} is rare in {source}");
+        assert_eq!(
+            count(&capped, rare),
+            count(&whole, rare),
+            "every {rare} row stays"
+        );
+    }
+    let biography = count(&capped, "Biography");
+    assert!(count(&whole, "Biography") > 3000, "Biography is common");
+    assert!(
+        (600..1500).contains(&biography),
+        "Biography kept {biography}"
+    );
+    let (before, after) = (train_sources(&whole), train_sources(&capped));
+    assert_eq!(
+        after["tmdb_popular"], before["tmdb_popular"],
+        "other sources stay"
+    );
+    assert_eq!(capped.validation.len(), whole.validation.len());
+    let mut again = whole.clone();
+    again.keep_train_genre_cap(source, 600).unwrap();
+    assert_eq!(again.train, capped.train, "the same rows every run");
+    assert!(whole.clone().keep_train_genre_cap("rajugc", 600).is_err());
+}
+
+#[test]
+fn genre_cap_is_read_from_the_command_line_and_checked() {
+    let Some(path) = shared_data("extra/extra.csv") else {
+        return;
+    };
+    let data = |cap: &str| {
+        Command::new(env!("CARGO_BIN_EXE_plotgenre"))
+            .args(["data", "--format", "extra", "--data"])
+            .arg(&path)
+            .args(["--train-genre-cap", cap])
+            .output()
+            .expect("plotgenre runs")
+    };
+    let capped = data("rajugc_imdb_by_genre=600");
+    assert!(capped.status.success(), "{capped:?}");
+    let summary = String::from_utf8_lossy(&capped.stdout);
+    assert!(summary.contains("--train-genre-cap"), "{summary}");
+    let wrong = data("rajugc_imdb_by_genre=0");
+    assert_eq!(wrong.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&wrong.stderr);
+    assert!(message.contains("whole number above 0"), "{message}");
+}

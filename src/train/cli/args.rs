@@ -161,6 +161,13 @@ pub struct DataArgs {
     #[arg(long, value_name = "SOURCE=SHARE", value_parser = parse_source_share)]
     #[serde(default)]
     pub train_share: Vec<SourceShare>,
+    /// Sample one source's training rows so that each genre keeps about N
+    /// positives at most, and every row of its rarer genres stays, e.g.
+    /// `rajugc_imdb_by_genre=600`: the same rows every run; applied after
+    /// --train-share; validation and test stay whole. Repeat for several sources.
+    #[arg(long, value_name = "SOURCE=N", value_parser = parse_source_cap)]
+    #[serde(default)]
+    pub train_genre_cap: Vec<SourceCap>,
 }
 
 /// A `--train-share` value: a source and the share of its training rows kept.
@@ -170,22 +177,43 @@ pub struct SourceShare {
     pub share: f64,
 }
 
+/// Splits `SOURCE=VALUE` into the source and the value's text; `example`
+/// shows the form in the message when the `=` is missing.
+fn split_source<'a>(value: &'a str, example: &str) -> Result<(String, &'a str), String> {
+    let (source, rest) = value
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{value:?}: write {example}"))?;
+    Ok((source.trim().to_string(), rest.trim()))
+}
+
 /// Reads `SOURCE=SHARE` with SHARE from 0 to 1.
 fn parse_source_share(value: &str) -> Result<SourceShare, String> {
-    let (source, share) = value
-        .rsplit_once('=')
-        .ok_or_else(|| format!("{value:?}: write SOURCE=SHARE, e.g. rajugc_imdb_by_genre=0.3"))?;
+    let (source, share) = split_source(value, "SOURCE=SHARE, e.g. rajugc_imdb_by_genre=0.3")?;
     let share: f64 = share
-        .trim()
         .parse()
         .map_err(|_| format!("{value:?}: the share {share:?} is not a number"))?;
     if !(0.0..=1.0).contains(&share) {
         return Err(format!("{value:?}: the share must be from 0 to 1"));
     }
-    Ok(SourceShare {
-        source: source.trim().to_string(),
-        share,
-    })
+    Ok(SourceShare { source, share })
+}
+
+/// A `--train-genre-cap` value: a source and the positives kept per genre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceCap {
+    pub source: String,
+    pub cap: usize,
+}
+
+/// Reads `SOURCE=N` with N a whole number above 0.
+fn parse_source_cap(value: &str) -> Result<SourceCap, String> {
+    let (source, cap) = split_source(value, "SOURCE=N, e.g. rajugc_imdb_by_genre=600")?;
+    let cap = cap
+        .parse()
+        .ok()
+        .filter(|&cap: &usize| cap > 0)
+        .ok_or_else(|| format!("{value:?}: the cap {cap:?} is not a whole number above 0"))?;
+    Ok(SourceCap { source, cap })
 }
 
 impl DataArgs {
@@ -229,6 +257,9 @@ impl DataArgs {
         let mut dataset = Dataset::combine(first, datasets)?;
         for SourceShare { source, share } in &self.train_share {
             dataset.keep_train_share(source, *share)?;
+        }
+        for SourceCap { source, cap } in &self.train_genre_cap {
+            dataset.keep_train_genre_cap(source, *cap)?;
         }
         Ok(dataset)
     }
