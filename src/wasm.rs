@@ -334,8 +334,7 @@ fn input(text: &str, title: Option<String>) -> String {
 impl ClassifierHandle {
     /// Verifies and loads a bundle (from `plotgenre export`).
     pub fn load(bytes: &[u8]) -> Result<ClassifierHandle, JsError> {
-        let bundle = Bundle::from_bytes(bytes)?;
-        let pipeline = on_pool(|| bundle.pipeline())?;
+        let (bundle, pipeline) = on_pool(|| Bundle::open(bytes))?;
         let manifest = bundle.manifest;
         let info = Info {
             format_version: FORMAT_VERSION,

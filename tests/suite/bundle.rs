@@ -177,13 +177,28 @@ fn classification_is_sorted_and_follows_the_rule() {
     assert!(pipeline.classify(&[&long]).unwrap()[0].truncated);
 }
 
-/// The message of a refused bundle; panics if it loads.
+/// The message of a refused bundle, the same from `from_bytes` and from
+/// `open` (which hashes while it parses); panics if it loads.
 fn refusal(bytes: &[u8]) -> String {
-    match Bundle::from_bytes(bytes) {
-        Ok(_) => panic!("a damaged bundle loaded"),
+    let message = |loaded: Result<(), Error>| match loaded {
+        Ok(()) => panic!("a damaged bundle loaded"),
         Err(Error::Bundle(message)) => message,
         Err(other) => panic!("expected a bundle error, got {other}"),
-    }
+    };
+    let checked = message(Bundle::from_bytes(bytes).map(|_| ()));
+    let opened = message(Bundle::open(bytes).map(|_| ()));
+    assert_eq!(opened, checked, "open and from_bytes refuse alike");
+    checked
+}
+
+#[test]
+fn open_builds_the_classifier_from_bytes_does() {
+    let bytes = tiny_bundle("q8_0");
+    let (bundle, opened) = Bundle::open(&bytes).unwrap();
+    let checked = Bundle::from_bytes(&bytes).unwrap();
+    assert_eq!(bundle.manifest, checked.manifest);
+    let expected = checked.pipeline().unwrap().probabilities(&TEXTS).unwrap();
+    assert_eq!(opened.probabilities(&TEXTS).unwrap(), expected);
 }
 
 #[test]
