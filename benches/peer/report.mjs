@@ -87,5 +87,7 @@ export function report(ours, single, peers, context) {
     ort: peers.map(sideEntry),
     ...context,
   };
+  const mb = (bytes) => (bytes / 1e6).toFixed(2);
+  console.log(`\nDownloads: wasm ${mb(result.wasm_bytes)} MB threaded, ${mb(result.single_wasm_bytes)} MB single-thread; bundle ${mb(result.bundle_bytes)} MB.`);
   console.log(`RESULT ${JSON.stringify(result)}`);
 }

@@ -7,7 +7,7 @@
 //
 //   node benches/peer/run.mjs [--rounds 3] [--peer ../shared/peer] [--bundle /www/models/model.plotgenre]
 
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,16 @@ async function rounds(browser, list, inputs, count) {
   return list.map((side, s) => ({ name: side.name, threads: threads[s], figures: overRounds(figures[s]) }));
 }
 
+/** What the page downloads, in bytes: each wasm build and the bundle (the size targets). */
+async function sizes() {
+  const bytes = async (file) => (await stat(path.join(ROOT, file))).size;
+  return {
+    wasm_bytes: await bytes('pkg/threads/plotgenre_bg.wasm'),
+    single_wasm_bytes: await bytes('pkg/plotgenre_bg.wasm'),
+    bundle_bytes: await bytes(args.bundle),
+  };
+}
+
 // Before anything of the benchmark runs: a load near the core count means a shared machine.
 const loadBefore = loadavg()[0];
 const inputs = JSON.parse(await readFile(path.join(args.peer, 'inputs.json'), 'utf8'));
@@ -112,6 +122,7 @@ try {
     plots: inputs.texts.length,
     batch_size: BATCH,
     chromium: browser.version(),
+    ...(await sizes()),
   });
 } finally {
   await browser.close();
