@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 #[cfg(feature = "threads")]
 use wasm_bindgen_rayon as _;
 
-use crate::bundle::{Bundle, Provenance, FORMAT_VERSION};
+use crate::bundle::{Bundle, PayloadHash, Provenance, FORMAT_VERSION};
 use crate::explain::{GenreChoice, Occlusion, OffsetUnit};
 use crate::labels::{Rule, Task};
 use crate::language::Unfamiliar;
@@ -38,6 +38,16 @@ fn start() {
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
+/** Options of `Classifier.load`. */
+export interface LoadOptions {
+  /**
+   * The caller has checked that the payload (bytes 52 to the end) has the sha256 the
+   * header holds at bytes 20 to 52, as the page does with WebCrypto (native, off the
+   * thread): the module skips its own check, about 60 ms in wasm. Default false.
+   */
+  payloadVerified?: boolean | null;
+}
+
 /** Options of `Classifier.classify`. */
 export interface ClassifyOptions {
   /** The film's title, read before the plot (a blank title counts as none). */
@@ -175,6 +185,9 @@ export interface CsvTable {
 
 #[wasm_bindgen]
 extern "C" {
+    /// `LoadOptions` of the TypeScript types above.
+    #[wasm_bindgen(typescript_type = "LoadOptions")]
+    pub type LoadOptionsArg;
     /// `ClassifyOptions` of the TypeScript types above.
     #[wasm_bindgen(typescript_type = "ClassifyOptions")]
     pub type ClassifyOptionsArg;
@@ -184,6 +197,13 @@ extern "C" {
     /// `ExplainOptions` of the TypeScript types above.
     #[wasm_bindgen(typescript_type = "ExplainOptions")]
     pub type ExplainOptionsArg;
+}
+
+/// `LoadOptions` as Rust reads it.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LoadOptions {
+    payload_verified: Option<bool>,
 }
 
 /// `ClassifyOptions` as Rust reads it.
@@ -333,8 +353,16 @@ fn input(text: &str, title: Option<String>) -> String {
 #[wasm_bindgen(js_class = Classifier)]
 impl ClassifierHandle {
     /// Verifies and loads a bundle (from `plotgenre export`).
-    pub fn load(bytes: &[u8]) -> Result<ClassifierHandle, JsError> {
-        let (bundle, pipeline) = on_pool(|| Bundle::open(bytes))?;
+    pub fn load(
+        bytes: &[u8],
+        options: Option<LoadOptionsArg>,
+    ) -> Result<ClassifierHandle, JsError> {
+        let LoadOptions { payload_verified } = self::options("load", options)?;
+        let hash = match payload_verified {
+            Some(true) => PayloadHash::CheckedByCaller,
+            _ => PayloadHash::Check,
+        };
+        let (bundle, pipeline) = on_pool(|| Bundle::open_checked(bytes, hash))?;
         let manifest = bundle.manifest;
         let info = Info {
             format_version: FORMAT_VERSION,

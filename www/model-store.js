@@ -6,6 +6,11 @@
 
 const MANIFEST = 'models/manifest.json';
 const SHA256 = /^[0-9a-f]{64}$/;
+/** A bundle's header (src/bundle/mod.rs): magic `PLOTGNRE`, version, payload length, then
+ * the payload's sha256 at bytes 20 to 52; the payload follows. */
+const MAGIC = 'PLOTGNRE';
+const PAYLOAD_SHA256_AT = 20;
+const HEADER_LEN = 52;
 
 /** A failure the page explains; `kind` says which message and whether a retry helps. */
 export class ModelError extends Error {
@@ -65,6 +70,24 @@ async function readStored(base, cacheName) {
   return { manifest: stored, bytes: new Uint8Array(await bundle.arrayBuffer()) };
 }
 
+const hex = (digest) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/**
+ * Checks a bundle's payload against the sha256 in its header with WebCrypto (native and off
+ * this thread; the wasm module's own check takes about 60 ms), so the module can skip it.
+ * Returns whether it checked: not for a file that is no bundle, or without WebCrypto (plain
+ * http), where the module checks and says why. Throws 'corrupt' on a mismatch.
+ */
+export async function checkPayload(bytes) {
+  const magic = new TextDecoder().decode(bytes.subarray(0, MAGIC.length));
+  if (!self.crypto?.subtle || bytes.length < HEADER_LEN || magic !== MAGIC) return false;
+  const expected = hex(bytes.subarray(PAYLOAD_SHA256_AT, HEADER_LEN));
+  if (hex(await crypto.subtle.digest('SHA-256', bytes.subarray(HEADER_LEN))) !== expected) {
+    throw new ModelError('corrupt', 'The model file is damaged: its contents do not match the sha256 in its header.');
+  }
+  return true;
+}
+
 /** Downloads the bundle, reporting `onProgress(received, total)`, and checks size and sha256. */
 async function download(manifest, onProgress) {
   let response;
@@ -98,9 +121,7 @@ async function download(manifest, onProgress) {
   if (received !== bytes.length) {
     throw new ModelError('download', `The model download stopped at ${received} of ${bytes.length} bytes.`);
   }
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-  if (hex !== manifest.sha256) {
+  if (hex(await crypto.subtle.digest('SHA-256', bytes)) !== manifest.sha256) {
     throw new ModelError('corrupt', 'The downloaded model does not match its manifest (sha256 differs): the file on the server is damaged or half-updated.');
   }
   return bytes;
@@ -154,17 +175,32 @@ function storedOrDownloaded(base, manifest, name, onProgress) {
   return exclusive(name, async () => {
     if (channel) channel.onmessage = null;
     const stored = (await storedVersions(base)).includes(name) && (await readStored(base, name));
-    if (stored) return { bytes: stored.bytes, manifest, stored: true, warning: null };
+    if (stored) {
+      const payloadVerified = await checkStored(name, stored.bytes);
+      return { bytes: stored.bytes, payloadVerified, manifest, stored: true, warning: null };
+    }
     const bytes = await download(manifest, shared);
+    const payloadVerified = await checkPayload(bytes);
     const warning = await store(base, manifest, bytes);
-    return { bytes, manifest, stored: !warning, warning };
+    return { bytes, payloadVerified, manifest, stored: !warning, warning };
   }).finally(() => channel?.close());
 }
 
+/** checkPayload for the stored version `cacheName`, deleted when damaged (a retry downloads). */
+async function checkStored(cacheName, bytes) {
+  try {
+    return await checkPayload(bytes);
+  } catch (error) {
+    await caches.delete(cacheName);
+    throw error;
+  }
+}
+
 /**
- * The bundle to load: `{ bytes, manifest, stored, warning, card }`. Online, the server's
- * manifest decides the version; offline, the stored version is used. `card` is the model
- * card's markdown (MODEL_CARD.md beside the bundle), or null where there is none.
+ * The bundle to load: `{ bytes, payloadVerified, manifest, stored, warning, card }`. Online,
+ * the server's manifest decides the version; offline, the stored version is used.
+ * `payloadVerified`: checkPayload checked it (Classifier.load's option of that name). `card`
+ * is the model card's markdown (MODEL_CARD.md beside the bundle), or null where there is none.
  */
 export async function loadBundle(base, onProgress) {
   const manifest = await fetchManifest(base);
@@ -175,7 +211,10 @@ export async function loadBundle(base, onProgress) {
   }
   for (const name of await storedVersions(base)) {
     const stored = await readStored(base, name);
-    if (stored) return { ...stored, stored: true, warning: null, card: await modelCard(name, stored.manifest.url) };
+    if (stored) {
+      const payloadVerified = await checkStored(name, stored.bytes);
+      return { ...stored, payloadVerified, stored: true, warning: null, card: await modelCard(name, stored.manifest.url) };
+    }
   }
   throw new ModelError('offline', 'You are offline and the model has not been downloaded yet. Connect to the internet and retry.');
 }

@@ -29,14 +29,14 @@ function wasm() {
 function loadModel(progress) {
   model ??= (async () => {
     // The module (and its thread pool) starts while the bundle downloads or is read back.
-    const [{ Classifier }, { bytes, manifest, stored, warning, card }] = await Promise.all([
+    const [{ Classifier }, { bytes, payloadVerified, manifest, stored, warning, card }] = await Promise.all([
       wasm(),
       loadBundle(base, (received, total) => progress({ stage: 'download', received, total })),
     ]);
     progress({ stage: 'load' });
     let classifier;
     try {
-      classifier = Classifier.load(bytes);
+      classifier = Classifier.load(bytes, { payloadVerified });
     } catch (error) {
       await evict(base, manifest.sha256);
       throw new ModelError('corrupt', `The model file is damaged: ${error.message}.`);

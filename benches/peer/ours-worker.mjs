@@ -6,6 +6,7 @@
 // Messages: in, { id, type: 'start' | 'first' | 'classifyOne' | 'classifyBatch', texts };
 // out, { id, result } or { id, error }.
 
+import { checkPayload } from '../../www/model-store.js';
 import { cachedBytes } from '../wasm/cached-bytes.mjs';
 
 const CACHE = 'plotgenre-bench-peer';
@@ -18,17 +19,18 @@ let classifier = null;
 async function start() {
   const url = BUILDS[params.get('build')];
   if (!url) throw new Error(`unknown build ${params.get('build')}`);
-  // As the page's worker does: the module and its pool start while the bundle is read.
-  const [{ Classifier }, { bytes, fromCache }] = await Promise.all([
+  // As the page's worker does: the module and its pool start while the bundle is read and
+  // its payload hashed by WebCrypto.
+  const [{ Classifier }, { bytes, fromCache, payloadVerified }] = await Promise.all([
     (async () => {
       const pkg = await import(url);
       await pkg.default();
       await pkg.initThreadPool?.(navigator.hardwareConcurrency);
       return pkg;
     })(),
-    cachedBytes(params.get('bundle'), CACHE),
+    cachedBytes(params.get('bundle'), CACHE).then(async (read) => ({ ...read, payloadVerified: await checkPayload(read.bytes) })),
   ]);
-  classifier = Classifier.load(bytes);
+  classifier = Classifier.load(bytes, { payloadVerified });
   return { fromCache, threads: classifier.info().threads };
 }
 

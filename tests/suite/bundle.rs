@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use plotgenre::bundle::{Bundle, Manifest, Provenance, FORMAT_VERSION, HEADER_LEN};
+use plotgenre::bundle::{Bundle, Manifest, PayloadHash, Provenance, FORMAT_VERSION, HEADER_LEN};
 use plotgenre::labels::{Rule, Task, Thresholds};
 use plotgenre::model::{weights, Config};
 use plotgenre::pipeline::Pipeline;
@@ -189,6 +189,14 @@ fn refusal(bytes: &[u8]) -> String {
     let opened = message(Bundle::open(bytes).map(|_| ()));
     assert_eq!(opened, checked, "open and from_bytes refuse alike");
     checked
+}
+
+#[test]
+fn a_payload_hash_the_caller_checked_is_not_checked_again() {
+    let mut wrong_hash = tiny_bundle("q8_0");
+    wrong_hash[HEADER_LEN - 1] ^= 0x01;
+    assert!(Bundle::open_checked(&wrong_hash, PayloadHash::CheckedByCaller).is_ok());
+    assert!(refusal(&wrong_hash).contains("sha256 mismatch"));
 }
 
 #[test]
