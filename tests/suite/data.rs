@@ -484,32 +484,6 @@ fn train_share_samples_one_sources_training_rows_and_nothing_else() {
     );
 }
 
-#[test]
-fn train_share_is_read_from_the_command_line_and_checked() {
-    let Some(path) = shared_data("extra/extra.csv") else {
-        return;
-    };
-    let data = |share: &str| {
-        Command::new(env!("CARGO_BIN_EXE_plotgenre"))
-            .args(["data", "--format", "extra", "--data"])
-            .arg(&path)
-            .args(["--train-share", share])
-            .output()
-            .expect("plotgenre runs")
-    };
-    let sampled = data("tmdb_top_rated=0.5");
-    assert!(sampled.status.success(), "{sampled:?}");
-    let summary = String::from_utf8_lossy(&sampled.stdout);
-    assert!(
-        summary.contains("dropped from train by --train-share"),
-        "{summary}"
-    );
-    let wrong = data("tmdb_top_rated=1.5");
-    assert_eq!(wrong.status.code(), Some(2));
-    let message = String::from_utf8_lossy(&wrong.stderr);
-    assert!(message.contains("from 0 to 1"), "{message}");
-}
-
 /// Training rows of `source` carrying `genre`.
 fn train_positives(dataset: &Dataset, source: &str, genre: &str) -> usize {
     dataset
@@ -556,24 +530,40 @@ fn genre_cap_evens_out_a_source_and_keeps_its_rare_genres() {
 }
 
 #[test]
-fn genre_cap_is_read_from_the_command_line_and_checked() {
+fn sampling_flags_are_read_from_the_command_line_and_checked() {
     let Some(path) = shared_data("extra/extra.csv") else {
         return;
     };
-    let data = |cap: &str| {
+    let data = |flag: &str, value: &str| {
         Command::new(env!("CARGO_BIN_EXE_plotgenre"))
             .args(["data", "--format", "extra", "--data"])
             .arg(&path)
-            .args(["--train-genre-cap", cap])
+            .args([flag, value])
             .output()
             .expect("plotgenre runs")
     };
-    let capped = data("rajugc_imdb_by_genre=600");
-    assert!(capped.status.success(), "{capped:?}");
-    let summary = String::from_utf8_lossy(&capped.stdout);
-    assert!(summary.contains("--train-genre-cap"), "{summary}");
-    let wrong = data("rajugc_imdb_by_genre=0");
-    assert_eq!(wrong.status.code(), Some(2));
-    let message = String::from_utf8_lossy(&wrong.stderr);
-    assert!(message.contains("whole number above 0"), "{message}");
+    // Each flag: a value it takes, and a wrong one with what the message says.
+    for (flag, good, wrong, says) in [
+        (
+            "--train-share",
+            "tmdb_top_rated=0.5",
+            "tmdb_top_rated=1.5",
+            "from 0 to 1",
+        ),
+        (
+            "--train-genre-cap",
+            "rajugc_imdb_by_genre=600",
+            "rajugc_imdb_by_genre=0",
+            "whole number above 0",
+        ),
+    ] {
+        let sampled = data(flag, good);
+        assert!(sampled.status.success(), "{flag}: {sampled:?}");
+        let summary = String::from_utf8_lossy(&sampled.stdout);
+        assert!(summary.contains(flag), "says what sampled: {summary}");
+        let refused = data(flag, wrong);
+        assert_eq!(refused.status.code(), Some(2), "{flag} {wrong}");
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert!(message.contains(says), "{message}");
+    }
 }
