@@ -24,9 +24,9 @@ const PLOT: &str = "A cynical wedding planner keeps bumping into the clumsy bake
 /// Genres any reasonable model ranks in its top three for `PLOT`.
 const EXPECTED: [&str; 2] = ["Comedy", "Romance"];
 /// Declarations the `.d.ts` must hold: every export and every type its signatures name.
-const DECLARED: [&str; 16] = [
+const DECLARED: [&str; 17] = [
     "export class Classifier",
-    "static load(bytes: Uint8Array | number[]): Classifier;",
+    "static load(bytes: Uint8Array | number[], options?: LoadOptions | null): Classifier;",
     "classify(text: string, options?: ClassifyOptions | null): Classification;",
     "classifyBatch(texts: string[], options?: ClassifyBatchOptions | null): Classification[];",
     "explain(text: string, options?: ExplainOptions | null): Explanation;",
@@ -36,6 +36,7 @@ const DECLARED: [&str; 16] = [
     "result(): Explanation;",
     "export function parseCsv(bytes: Uint8Array | number[]): CsvTable;",
     "export function writeCsv(rows: string[][]): string;",
+    "export interface LoadOptions",
     "export interface CsvTable",
     "export interface Classification",
     "export interface Explanation",
