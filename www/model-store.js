@@ -59,7 +59,11 @@ async function fetchManifest(base) {
   return { ...manifest, url: bundleUrl.href };
 }
 
-/** A complete stored version: its manifest is written last, so its presence marks completeness. */
+/**
+ * A complete stored version: its manifest is written last, so its presence marks
+ * completeness. Its payload is checked (checkPayload); a damaged version is deleted, so that
+ * a retry downloads it again.
+ */
 async function readStored(base, cacheName) {
   const cache = await caches.open(cacheName);
   const manifest = await cache.match(new URL(MANIFEST, base));
@@ -67,7 +71,13 @@ async function readStored(base, cacheName) {
   const stored = await manifest.json();
   const bundle = await cache.match(stored.url);
   if (!bundle) return null;
-  return { manifest: stored, bytes: new Uint8Array(await bundle.arrayBuffer()) };
+  const bytes = new Uint8Array(await bundle.arrayBuffer());
+  try {
+    return { manifest: stored, bytes, payloadVerified: await checkPayload(bytes) };
+  } catch (error) {
+    await caches.delete(cacheName);
+    throw error;
+  }
 }
 
 const hex = (digest) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -175,25 +185,12 @@ function storedOrDownloaded(base, manifest, name, onProgress) {
   return exclusive(name, async () => {
     if (channel) channel.onmessage = null;
     const stored = (await storedVersions(base)).includes(name) && (await readStored(base, name));
-    if (stored) {
-      const payloadVerified = await checkStored(name, stored.bytes);
-      return { bytes: stored.bytes, payloadVerified, manifest, stored: true, warning: null };
-    }
+    if (stored) return { ...stored, manifest, stored: true, warning: null };
     const bytes = await download(manifest, shared);
     const payloadVerified = await checkPayload(bytes);
     const warning = await store(base, manifest, bytes);
     return { bytes, payloadVerified, manifest, stored: !warning, warning };
   }).finally(() => channel?.close());
-}
-
-/** checkPayload for the stored version `cacheName`, deleted when damaged (a retry downloads). */
-async function checkStored(cacheName, bytes) {
-  try {
-    return await checkPayload(bytes);
-  } catch (error) {
-    await caches.delete(cacheName);
-    throw error;
-  }
 }
 
 /**
@@ -211,10 +208,7 @@ export async function loadBundle(base, onProgress) {
   }
   for (const name of await storedVersions(base)) {
     const stored = await readStored(base, name);
-    if (stored) {
-      const payloadVerified = await checkStored(name, stored.bytes);
-      return { ...stored, payloadVerified, stored: true, warning: null, card: await modelCard(name, stored.manifest.url) };
-    }
+    if (stored) return { ...stored, stored: true, warning: null, card: await modelCard(name, stored.manifest.url) };
   }
   throw new ModelError('offline', 'You are offline and the model has not been downloaded yet. Connect to the internet and retry.');
 }
