@@ -3,6 +3,7 @@
 //! bundle. The browser and the command line call the same code.
 
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::labels::{self, Task, Thresholds};
@@ -30,7 +31,7 @@ pub struct Logits {
 const PADDING_SLACK: f32 = 1.1;
 
 /// Runs `model` over `texts` in length-sorted batches, each in groups that
-/// pad little.
+/// pad little, the groups in parallel on rayon's threads.
 pub fn logits(model: &Classifier, encoder: &TextEncoder, texts: &[&str]) -> Result<Logits> {
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].len());
@@ -42,8 +43,12 @@ pub fn logits(model: &Classifier, encoder: &TextEncoder, texts: &[&str]) -> Resu
     for chunk in order.chunks(INFERENCE_BATCH) {
         let batch_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
         let batch = encoder.encode_batch(&batch_texts)?;
-        for group in padding_groups(&batch.lengths) {
-            let rows = group_logits(model, &batch, &group)?;
+        let groups = padding_groups(&batch.lengths);
+        let group_rows = groups
+            .par_iter()
+            .map(|group| group_logits(model, &batch, group))
+            .collect::<Result<Vec<_>>>()?;
+        for (group, rows) in groups.iter().zip(group_rows) {
             for (&k, row) in group.iter().zip(rows) {
                 let i = chunk[k];
                 let read = texts[i].get(..batch.read_bytes[k]).unwrap_or(texts[i]);
