@@ -8,6 +8,8 @@ use tokenizers::{
     Tokenizer, TruncationParams,
 };
 
+mod screen;
+
 use crate::language::WordPieces;
 use crate::{Error, Result};
 
@@ -67,12 +69,7 @@ impl TextEncoder {
         let invalid = |e: &dyn std::fmt::Display| {
             Error::Tokenizer(format!("not a valid tokenizer.json: {e}"))
         };
-        // tokenizers panics on some malformed JSON (inside `decoder`) and on
-        // templates it did not validate, where it should fail: a bundle's
-        // JSON is checked here first.
-        let json: serde_json::Value =
-            serde_json::from_slice(tokenizer_json).map_err(|e| invalid(&e))?;
-        check_templates(&json).map_err(|e| invalid(&e))?;
+        screen::screen(tokenizer_json).map_err(|e| invalid(&e))?;
         let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| invalid(&e))?;
         let pad_token = tokenizer
             .get_padding()
@@ -230,42 +227,6 @@ fn word_pieces(encoding: &Encoding, text: &str, unknown_id: Option<u32>) -> Word
         }
     }
     counts
-}
-
-/// Checks every `TemplateProcessing` in a tokenizer.json as `tokenizers`
-/// does only for templates built in code (it panics on encoding otherwise):
-/// each special token a template names is defined, with one id per token.
-fn check_templates(json: &serde_json::Value) -> std::result::Result<(), String> {
-    use serde_json::Value;
-    match json {
-        Value::Object(map) => {
-            if map.get("type").and_then(Value::as_str) == Some("TemplateProcessing") {
-                let defined = map.get("special_tokens").and_then(Value::as_object);
-                for (name, token) in defined.into_iter().flatten() {
-                    let count = |key| token.get(key).and_then(Value::as_array).map(Vec::len);
-                    if count("ids") != count("tokens") {
-                        return Err(format!("special token {name:?}: not one id per token"));
-                    }
-                }
-                let pieces = ["single", "pair"]
-                    .into_iter()
-                    .filter_map(|key| map.get(key).and_then(Value::as_array))
-                    .flatten();
-                for piece in pieces {
-                    if let Some(name) = piece.pointer("/SpecialToken/id").and_then(Value::as_str) {
-                        if !defined.is_some_and(|d| d.contains_key(name)) {
-                            return Err(format!(
-                                "the template names {name:?}, which is not defined"
-                            ));
-                        }
-                    }
-                }
-            }
-            map.values().try_for_each(check_templates)
-        }
-        Value::Array(items) => items.iter().try_for_each(check_templates),
-        _ => Ok(()),
-    }
 }
 
 /// Whether cutting a text just before ASCII whitespace leaves every token
