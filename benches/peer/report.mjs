@@ -11,7 +11,7 @@ export function quantile(values, q) {
 const median = (values) => quantile(values, 0.5);
 
 /** One round of one side, in the figures the report shows. */
-export function roundFigures({ cold, warm, run }, plots) {
+export function roundFigures({ cold, warm, run, peakBytes }, plots) {
   const batchSeconds = run.batchMs.reduce((sum, ms) => sum + ms, 0) / 1e3;
   return {
     median_ms: median(run.latenciesMs),
@@ -21,6 +21,7 @@ export function roundFigures({ cold, warm, run }, plots) {
     warm_page_ms: warm.firstResultMs,
     cold_start_ms: cold.startMs,
     warm_start_ms: warm.startMs,
+    memory_mb: peakBytes / 1e6,
   };
 }
 
@@ -33,11 +34,11 @@ export function overRounds(rounds) {
 const round = (value, digits = 1) => Number(value.toFixed(digits));
 
 function printTable(sides) {
-  console.log('| side | threads | median ms | p90 ms | batch of 16, plots/s | cold: page / own start ms | second visit: page / own start ms |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log('| side | threads | median ms | p90 ms | batch of 16, plots/s | cold: page / own start ms | second visit: page / own start ms | peak memory MB |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const { name, threads, figures: f } of sides) {
     console.log(`| ${name} | ${threads} | ${f.median_ms.toFixed(1)} | ${f.p90_ms.toFixed(1)} | ${f.batch_plots_per_s.toFixed(1)} `
-      + `| ${f.cold_page_ms.toFixed(0)} / ${f.cold_start_ms.toFixed(0)} | ${f.warm_page_ms.toFixed(0)} / ${f.warm_start_ms.toFixed(0)} |`);
+      + `| ${f.cold_page_ms.toFixed(0)} / ${f.cold_start_ms.toFixed(0)} | ${f.warm_page_ms.toFixed(0)} / ${f.warm_start_ms.toFixed(0)} | ${f.memory_mb.toFixed(0)} |`);
   }
 }
 
@@ -52,6 +53,7 @@ function sideEntry({ threads, figures: f }) {
     warm_start_ms: round(f.warm_start_ms),
     cold_page_ms: round(f.cold_page_ms),
     warm_page_ms: round(f.warm_page_ms),
+    memory_mb: round(f.memory_mb),
   };
 }
 
@@ -74,6 +76,7 @@ export function report(ours, single, peers, context) {
     warm_start_ms: round(f.warm_page_ms),
     cold_load_ms: round(f.cold_start_ms),
     warm_load_ms: round(f.warm_start_ms),
+    memory_mb: round(f.memory_mb),
     threads: ours.threads,
     ort_best_threads: bestMedian.threads,
     ort_best_median_ms: round(bestMedian.figures.median_ms, 2),
@@ -89,5 +92,7 @@ export function report(ours, single, peers, context) {
   };
   const mb = (bytes) => (bytes / 1e6).toFixed(2);
   console.log(`\nDownloads: wasm ${mb(result.wasm_bytes)} MB threaded, ${mb(result.single_wasm_bytes)} MB single-thread; bundle ${mb(result.bundle_bytes)} MB.`);
+  console.log('Peak memory: the peak resident set of the side\'s renderer process (page, workers, threads)'
+    + ` over its first visit and timed runs; the bench page alone, no side loaded: ${result.empty_page_memory_mb} MB.`);
   console.log(`RESULT ${JSON.stringify(result)}`);
 }

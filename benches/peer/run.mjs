@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 
 import { CROSS_ORIGIN_ISOLATED, startServer } from '../../scripts/serve.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../tests/browser/chromium.mjs';
+import { closeMeasuringPeak, snapshotPeaks } from './memory.mjs';
 import { overRounds, report, roundFigures } from './report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,35 +30,53 @@ const { values: args } = parseArgs({
 });
 const { chromium } = await import(path.join(ROOT, 'tests/browser/node_modules/playwright-core/index.mjs'));
 
-/** One visit pair of one side in a fresh profile: cold visit, timed runs, second visit. */
-async function measure(browser, url, inputs) {
+/**
+ * `visit(page, snapshot)` in a fresh profile, which is then closed: its result and `peakBytes`,
+ * the peak memory of the profile's renderer process up to the moment `visit` called `snapshot`.
+ */
+async function inFreshProfile(browser, cdp, visit) {
   const context = await browser.newContext();
+  let result;
+  let peaks;
   try {
     const page = await context.newPage();
     page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
+    result = await visit(page, async () => { peaks = await snapshotPeaks(cdp); });
+  } catch (error) {
+    await context.close();
+    throw error;
+  }
+  const peakBytes = await closeMeasuringPeak(cdp, context, peaks);
+  if (peakBytes === null) throw new Error('no renderer process exited with its profile: peak memory unknown');
+  return { ...result, peakBytes };
+}
+
+/** One visit pair of one side: cold visit, timed runs, second visit; the peak memory is the
+ * first visit's and its runs' (the reload's new worker may briefly overlap the old one). */
+function measure(browser, cdp, url, inputs) {
+  return inFreshProfile(browser, cdp, async (page, snapshot) => {
     await page.goto(url);
     const cold = await page.evaluate(() => window.benchStart);
     const run = await page.evaluate(([i, b]) => window.benchRun(i, b), [inputs, BATCH]);
+    await snapshot();
     await page.reload();
     const warm = await page.evaluate(() => window.benchStart);
     if (cold.fromCache || !warm.fromCache) {
       throw new Error(`expected a cold then a cached visit at ${url}, got ${JSON.stringify({ cold, warm })}`);
     }
     return { cold, warm, run };
-  } finally {
-    await context.close();
-  }
+  });
 }
 
-/** navigator.hardwareConcurrency and cross-origin isolation of the served bench page. */
-async function probe(browser, base) {
-  const page = await browser.newPage();
-  try {
+/** navigator.hardwareConcurrency and cross-origin isolation of the served bench page, and
+ * the peak memory of its renderer process with no side loaded (the browser's own share). */
+function probe(browser, cdp, base) {
+  return inFreshProfile(browser, cdp, async (page, snapshot) => {
     await page.goto(`${base}/benches/peer/peer.html`);
-    return await page.evaluate(() => ({ cores: navigator.hardwareConcurrency, isolated: self.crossOriginIsolated }));
-  } finally {
-    await page.close();
-  }
+    const found = await page.evaluate(() => ({ cores: navigator.hardwareConcurrency, isolated: self.crossOriginIsolated }));
+    await snapshot();
+    return found;
+  });
 }
 
 /** The sides to compare: plotgenre's threaded build (the product on an isolated page: the
@@ -77,13 +96,13 @@ function sides(base, inputs, modelUrl, cores) {
 }
 
 /** Every side once per round, the order rotated each round; figures per side per round. */
-async function rounds(browser, list, inputs, count) {
+async function rounds(browser, cdp, list, inputs, count) {
   const figures = list.map(() => []);
   const threads = list.map(() => 0);
   for (let r = 0; r < count; r += 1) {
     for (let k = 0; k < list.length; k += 1) {
       const s = (k + r) % list.length;
-      const raw = await measure(browser, list[s].url, inputs);
+      const raw = await measure(browser, cdp, list[s].url, inputs);
       figures[s].push(roundFigures(raw, inputs.texts.length));
       threads[s] = raw.cold.threads;
       process.stderr.write(`round ${r + 1}: ${list[s].name}: ${JSON.stringify(figures[s].at(-1))}\n`);
@@ -111,13 +130,16 @@ const modelUrl = `/${path.basename(served)}/model.onnx`;
 const server = await startServer(ROOT, 0, { headers: CROSS_ORIGIN_ISOLATED });
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 try {
-  const { cores, isolated } = await probe(browser, server.url);
+  const cdp = await browser.newBrowserCDPSession();
+  const { cores, isolated, peakBytes: emptyPageBytes } = await probe(browser, cdp, server.url);
   if (!isolated) throw new Error('the bench page is not cross-origin isolated: ORT gets no threads');
-  const [ours, single, ...peers] = await rounds(browser, sides(server.url, inputs, modelUrl, cores), inputs, Number(args.rounds));
+  const list = sides(server.url, inputs, modelUrl, cores);
+  const [ours, single, ...peers] = await rounds(browser, cdp, list, inputs, Number(args.rounds));
   report(ours, single, peers, {
     load_before: loadBefore,
     load_after: loadavg()[0],
     hardware_concurrency: cores,
+    empty_page_memory_mb: Number((emptyPageBytes / 1e6).toFixed(1)),
     rounds: Number(args.rounds),
     plots: inputs.texts.length,
     batch_size: BATCH,
