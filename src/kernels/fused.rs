@@ -37,7 +37,7 @@ pub(crate) fn for_row_runs<T: Send>(
 }
 
 /// The contiguous f32 values of a storage, or an error naming the op.
-fn values<'a>(
+pub(crate) fn values<'a>(
     op: &str,
     storage: &'a CpuStorage,
     layout: &Layout,
@@ -241,21 +241,7 @@ impl CustomOp2 for MaskedSoftmaxOp {
         for_row_runs(&mut out, keys, |first, run| {
             let rows = x[first * keys..].chunks_exact(keys);
             for (i, (row, out)) in (first..).zip(rows.zip(run.chunks_exact_mut(keys))) {
-                let row_bias = &bias[i / rows_per_item * keys..][..keys];
-                for ((o, &v), &b) in out.iter_mut().zip(row).zip(row_bias) {
-                    *o = v + b;
-                }
-                // A comparison, not `f32::max`, which wasm compiles to a call.
-                let max = out
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-                // Separate loops: the exponentials vectorise, the sum keeps its order.
-                for o in out.iter_mut() {
-                    *o = exp(*o - max);
-                }
-                let sum: f32 = out.iter().sum();
-                let scale = 1.0 / sum;
-                out.iter_mut().for_each(|o| *o *= scale);
+                softmax_row(row, &bias[i / rows_per_item * keys..][..keys], out);
             }
         });
         Ok((CpuStorage::F32(out), scores_layout.shape().clone()))
@@ -335,6 +321,25 @@ pub fn masked_softmax(scores: &Tensor, bias: &Tensor) -> candle_core::Result<Ten
     scores
         .contiguous()?
         .apply_op2(&bias.contiguous()?, MaskedSoftmaxOp)
+}
+
+/// `out` = softmax of `scores + bias`, one attention row (all three as long),
+/// in the one order of operations every attention kernel here shares.
+pub(crate) fn softmax_row(scores: &[f32], bias: &[f32], out: &mut [f32]) {
+    for ((o, &v), &b) in out.iter_mut().zip(scores).zip(bias) {
+        *o = v + b;
+    }
+    // A comparison, not `f32::max`, which wasm compiles to a call.
+    let max = out
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    // Separate loops: the exponentials vectorise, the sum keeps its order.
+    for o in out.iter_mut() {
+        *o = exp(*o - max);
+    }
+    let sum: f32 = out.iter().sum();
+    let scale = 1.0 / sum;
+    out.iter_mut().for_each(|o| *o *= scale);
 }
 
 /// Below this, `exp` is 0 (`e^-87.3` is near the smallest normal f32).
@@ -772,61 +777,6 @@ impl CustomOp1 for MaskOp {
 /// `x * mask` for a constant `mask` of `x`'s shape, differentiable in `x`.
 pub fn apply_mask(x: &Tensor, mask: Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1(MaskOp { mask })
-}
-
-/// Batched `a · b` of `(..., m, k)` and `(..., k, p)` with every sum in one
-/// fixed order and no fused multiply-add, for inference: candle's gemm fuses
-/// natively but cannot in wasm, and the integer products after attention turn
-/// that last-bit noise into visible steps, so the browser and the native
-/// build would no longer agree to float noise.
-struct OrderedMatmul;
-
-impl CustomOp2 for OrderedMatmul {
-    fn name(&self) -> &'static str {
-        "ordered-matmul"
-    }
-
-    fn cpu_fwd(
-        &self,
-        a: &CpuStorage,
-        a_layout: &Layout,
-        b: &CpuStorage,
-        b_layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let name = self.name();
-        let (lhs, rhs) = (values(name, a, a_layout)?, values(name, b, b_layout)?);
-        let (a_dims, b_dims) = (a_layout.dims(), b_layout.dims());
-        let rank = a_dims.len();
-        if rank < 2 || b_dims.len() != rank || a_dims[..rank - 2] != b_dims[..rank - 2] {
-            candle_core::bail!("{name}: shapes {a_dims:?} and {b_dims:?} do not multiply");
-        }
-        let (m, k, p) = (a_dims[rank - 2], a_dims[rank - 1], b_dims[rank - 1]);
-        if b_dims[rank - 2] != k {
-            candle_core::bail!("{name}: shapes {a_dims:?} and {b_dims:?} do not multiply");
-        }
-        let batches: usize = a_dims[..rank - 2].iter().product();
-        let mut out = vec![0f32; batches * m * p];
-        for_row_runs(&mut out, p, |first, run| {
-            for (i, row) in (first..).zip(run.chunks_exact_mut(p)) {
-                let rhs = &rhs[i / m.max(1) * k * p..][..k * p];
-                let lhs_row = &lhs[i * k..(i + 1) * k];
-                for (&x, rhs_row) in lhs_row.iter().zip(rhs.chunks_exact(p)) {
-                    for (o, &y) in row.iter_mut().zip(rhs_row) {
-                        *o += x * y;
-                    }
-                }
-            }
-        });
-        let mut shape = a_dims.to_vec();
-        shape[rank - 1] = p;
-        Ok((CpuStorage::F32(out), Shape::from(shape)))
-    }
-}
-
-/// `a · b` for inference (no backward pass), the same bits on every platform.
-pub fn ordered_matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    a.contiguous()?
-        .apply_op2_no_bwd(&b.contiguous()?, &OrderedMatmul)
 }
 
 #[cfg(test)]

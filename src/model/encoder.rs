@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use super::config::{Activation, Config, LAYER_NORM_EPS};
 use super::layers::{Dropout, Embedding, LayerNorm, Linear, Mode};
 use super::weights::Source;
-use crate::kernels::fused;
+use crate::kernels::{attention, fused};
 use crate::{Error, Result};
 
 /// Word and learned position embeddings, summed and normalised.
@@ -92,17 +92,23 @@ impl SelfAttention {
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let heads = self.n_heads;
         let scale = (1.0 / (self.head_dim as f64).sqrt()) as f32;
-        let q = fused::split_heads(&self.q_lin.forward(x)?, heads, Some(scale))?;
-        let k = fused::split_heads(&self.k_lin.forward(x)?, heads, None)?;
-        let v = fused::split_heads(&self.v_lin.forward(x)?, heads, None)?;
-        // Inference takes the products that give the same bits in wasm and natively.
-        let product: fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> = match mode {
-            Mode::Infer => fused::ordered_matmul,
-            Mode::Train(..) => |a: &Tensor, b: &Tensor| a.matmul(b),
+        let context = match mode {
+            // One pass per head, the same bits in wasm and natively.
+            Mode::Infer => {
+                let q = self.q_lin.forward(x)?;
+                let k = self.k_lin.forward(x)?;
+                let v = self.v_lin.forward(x)?;
+                attention::attention(&q, &k, &v, mask_bias, heads, scale)?
+            }
+            Mode::Train(..) => {
+                let q = fused::split_heads(&self.q_lin.forward(x)?, heads, Some(scale))?;
+                let k = fused::split_heads(&self.k_lin.forward(x)?, heads, None)?;
+                let v = fused::split_heads(&self.v_lin.forward(x)?, heads, None)?;
+                let weights = fused::masked_softmax(&q.matmul(&k.t()?)?, mask_bias)?;
+                let weights = self.dropout.forward(&weights, mode)?;
+                fused::merge_heads(&weights.matmul(&v)?, heads)?
+            }
         };
-        let weights = fused::masked_softmax(&product(&q, &k.t()?)?, mask_bias)?;
-        let weights = self.dropout.forward(&weights, mode)?;
-        let context = fused::merge_heads(&product(&weights, &v)?, heads)?;
         self.out_lin.forward(&context)
     }
 }

@@ -2,7 +2,7 @@
 //! ops in value and in every gradient, so training through them is exact.
 
 use candle_core::{Device, Tensor, Var, D};
-use plotgenre::kernels::fused;
+use plotgenre::kernels::{attention, fused};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -130,6 +130,54 @@ fn masked_softmax_gives_padding_no_weight_and_rejects_a_misshapen_bias() {
     assert_eq!(padded, 0.0);
     let wrong = Tensor::zeros((2, 1, 1, 8), candle_core::DType::F32, &Device::Cpu).unwrap();
     let error = fused::masked_softmax(&random(&[2, 3, 4, 9], 4), &wrong).unwrap_err();
+    assert!(error.to_string().contains("does not mask"), "{error}");
+}
+
+/// `(batch, seq, heads * head_dim)` -> `(batch, heads, seq, head_dim)` in candle's own ops.
+fn split(t: &Tensor, heads: usize) -> Tensor {
+    let (batch, seq, dim) = t.dims3().unwrap();
+    t.reshape((batch, seq, heads, dim / heads))
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .contiguous()
+        .unwrap()
+}
+
+#[test]
+fn inference_attention_matches_composed_ops_and_ignores_padded_keys() {
+    let (heads, scale) = (3, 0.5);
+    let [q, k, v] = [8, 9, 10].map(|seed| random(&[2, 9, heads * 4], seed));
+    let bias = padding_bias();
+    let got = attention::attention(&q, &k, &v, &bias, heads, scale).unwrap();
+    let scores = (split(&q, heads) * f64::from(scale))
+        .unwrap()
+        .matmul(&split(&k, heads).t().unwrap())
+        .unwrap();
+    let weights =
+        candle_nn::ops::softmax(&scores.broadcast_add(&bias).unwrap(), D::Minus1).unwrap();
+    let want = weights
+        .matmul(&split(&v, heads))
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .reshape(q.dims())
+        .unwrap();
+    assert!(
+        max_diff(&got, &want) <= TOLERANCE,
+        "differs by {}",
+        max_diff(&got, &want)
+    );
+
+    // The first text's last three tokens are padding: their keys and values change nothing.
+    let mut noisy = v.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    noisy[6 * heads * 4..9 * heads * 4].fill(1e3);
+    let noisy = Tensor::from_vec(noisy, v.dims(), &Device::Cpu).unwrap();
+    let again = attention::attention(&q, &k, &noisy, &bias, heads, scale).unwrap();
+    assert_bits(&got, &again, "attention with other padded values");
+
+    let wrong = Tensor::zeros((2, 1, 1, 8), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let error = attention::attention(&q, &k, &v, &wrong, heads, scale).unwrap_err();
     assert!(error.to_string().contains("does not mask"), "{error}");
 }
 
@@ -278,10 +326,10 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
         row[seq - item..].fill(f32::MIN);
     }
     let padding = Tensor::from_vec(padding, (batch, 1, 1, seq), &Device::Cpu).unwrap();
-    let values = random(&[batch, heads, seq, 32], 15);
+    let [q, k, v] = [15, 16, 17].map(|seed| random(&[batch, seq, heads * 32], seed));
     let (weights, mixed) = on_threads(4, || {
         let weights = fused::masked_softmax(&scores, &padding).unwrap();
-        let mixed = fused::ordered_matmul(&weights, &values).unwrap();
+        let mixed = attention::attention(&q, &k, &v, &padding, heads, 0.125).unwrap();
         (weights, mixed)
     });
     for item in [0..1, 5..6, 11..12] {
@@ -289,10 +337,11 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
             fused::masked_softmax(&rows(&scores, item.clone()), &rows(&padding, item.clone()))
                 .unwrap();
         assert_bits(&rows(&weights, item.clone()), &alone, "masked softmax");
+        let [q, k, v, bias] = [&q, &k, &v, &padding].map(|t| rows(t, item.clone()));
         assert_bits(
-            &rows(&mixed, item.clone()),
-            &fused::ordered_matmul(&alone, &rows(&values, item)).unwrap(),
-            "ordered matmul",
+            &rows(&mixed, item),
+            &attention::attention(&q, &k, &v, &bias, heads, 0.125).unwrap(),
+            "attention",
         );
     }
 

@@ -1,0 +1,172 @@
+//! Self-attention for inference in one pass per (text, head): scores, the
+//! padding bias, softmax and the weighted sum of values, read straight from
+//! the query, key and value projections and written straight into the
+//! merged-heads layout the output projection reads.
+//!
+//! Training composes the same steps from differentiable ops
+//! ([`super::fused::split_heads`], candle's matmul,
+//! [`super::fused::masked_softmax`], [`super::fused::merge_heads`]). Composed
+//! for inference they cost five copies and four of rayon's parallel loops per
+//! layer, each loop a wake-up of the pool's threads, which in the browser
+//! cost more than a short plot's attention itself. Here the heads are the
+//! parallel tasks; every sum runs in one fixed order without fused
+//! multiply-add, so wasm, native and any thread count give the same bits.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+use super::fused::{softmax_row, values};
+
+/// `softmax(q · kᵀ · scale + bias) · v` per head, for projections `q`, `k`,
+/// `v` of shape `(batch, seq, heads * head_dim)` and a padding `bias` of
+/// shape `(batch, 1, 1, seq)` (0 for real tokens, a huge negative for
+/// padding); the heads' results side by side, `(batch, seq, heads * head_dim)`.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: &Tensor,
+    heads: usize,
+    scale: f32,
+) -> candle_core::Result<Tensor> {
+    let op = AttentionOp {
+        heads,
+        scale,
+        bias: bias.contiguous()?,
+    };
+    q.contiguous()?
+        .apply_op3_no_bwd(&k.contiguous()?, &v.contiguous()?, &op)
+}
+
+/// The op behind [`attention`]; the bias travels with it (candle's custom
+/// ops take at most three tensors).
+struct AttentionOp {
+    heads: usize,
+    scale: f32,
+    bias: Tensor,
+}
+
+impl CustomOp3 for AttentionOp {
+    fn name(&self) -> &'static str {
+        "attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        q_storage: &CpuStorage,
+        q_layout: &Layout,
+        k_storage: &CpuStorage,
+        k_layout: &Layout,
+        v_storage: &CpuStorage,
+        v_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let (batch, seq, dim) = q_layout.shape().dims3()?;
+        if k_layout.dims() != q_layout.dims()
+            || v_layout.dims() != q_layout.dims()
+            || self.heads == 0
+            || dim % self.heads != 0
+        {
+            candle_core::bail!(
+                "{name}: queries {:?}, keys {:?} and values {:?} do not split into {} heads",
+                q_layout.dims(),
+                k_layout.dims(),
+                v_layout.dims(),
+                self.heads
+            );
+        }
+        let (bias_storage, bias_layout) = self.bias.storage_and_layout();
+        let Storage::Cpu(bias_storage) = &*bias_storage else {
+            candle_core::bail!("{name}: the bias must be on the CPU");
+        };
+        if bias_layout.dims() != [batch, 1, 1, seq] {
+            candle_core::bail!(
+                "{name}: a bias of shape {:?} does not mask {batch} texts of {seq} tokens",
+                bias_layout.dims()
+            );
+        }
+        let text = Text {
+            seq,
+            dim,
+            head_dim: dim / self.heads,
+            scale: self.scale,
+        };
+        let (q, k, v) = (
+            values(name, q_storage, q_layout)?,
+            values(name, k_storage, k_layout)?,
+            values(name, v_storage, v_layout)?,
+        );
+        let bias = values(name, bias_storage, bias_layout)?;
+        let contexts: Vec<Vec<f32>> = (0..batch * self.heads)
+            .into_par_iter()
+            .map(|task| {
+                let (item, head) = (task / self.heads, task % self.heads);
+                let rows = item * seq * dim..(item + 1) * seq * dim;
+                let projections = [&q[rows.clone()], &k[rows.clone()], &v[rows]];
+                text.context(projections, &bias[item * seq..][..seq], head)
+            })
+            .collect();
+        let mut out = vec![0f32; batch * seq * dim];
+        for (task, context) in contexts.iter().enumerate() {
+            let (item, head) = (task / self.heads, task % self.heads);
+            let rows = out[item * seq * dim..].chunks_exact_mut(dim);
+            for (row, head_row) in rows.zip(context.chunks_exact(text.head_dim)) {
+                row[head * text.head_dim..][..text.head_dim].copy_from_slice(head_row);
+            }
+        }
+        Ok((CpuStorage::F32(out), q_layout.shape().clone()))
+    }
+}
+
+/// The shape of one text's projections: `seq` rows of `dim` values, each
+/// row `dim / head_dim` heads side by side; and the queries' scale.
+struct Text {
+    seq: usize,
+    dim: usize,
+    head_dim: usize,
+    scale: f32,
+}
+
+impl Text {
+    /// Head `head`'s part of row `row` of one text's projection `x`.
+    fn head_row<'a>(&self, x: &'a [f32], row: usize, head: usize) -> &'a [f32] {
+        &x[row * self.dim + head * self.head_dim..][..self.head_dim]
+    }
+
+    /// Head `head`'s context rows, `(seq, head_dim)`, from one text's query,
+    /// key and value rows and its padding `bias` (one value per key).
+    fn context(&self, [q, k, v]: [&[f32]; 3], bias: &[f32], head: usize) -> Vec<f32> {
+        let (seq, head_dim) = (self.seq, self.head_dim);
+        let of_head = |x, row| self.head_row(x, row, head);
+        // The keys transposed, `(head_dim, seq)`: each query's scores then
+        // add one dimension at a time over every key, a loop that vectorises.
+        let mut keys_t = vec![0f32; head_dim * seq];
+        for j in 0..seq {
+            for (d, &x) in of_head(k, j).iter().enumerate() {
+                keys_t[d * seq + j] = x;
+            }
+        }
+        let (mut query, mut scores, mut weights) =
+            (vec![0f32; head_dim], vec![0f32; seq], vec![0f32; seq]);
+        let mut context = vec![0f32; seq * head_dim];
+        for (i, out) in context.chunks_exact_mut(head_dim).enumerate() {
+            // `+ 0.0` as split_heads scales: candle's `affine`, bit for bit.
+            for (to, &x) in query.iter_mut().zip(of_head(q, i)) {
+                *to = x * self.scale + 0.0;
+            }
+            scores.fill(0.0);
+            for (&x, keys) in query.iter().zip(keys_t.chunks_exact(seq)) {
+                for (score, &y) in scores.iter_mut().zip(keys) {
+                    *score += x * y;
+                }
+            }
+            softmax_row(&scores, bias, &mut weights);
+            for (j, &w) in weights.iter().enumerate() {
+                for (o, &y) in out.iter_mut().zip(of_head(v, j)) {
+                    *o += w * y;
+                }
+            }
+        }
+        context
+    }
+}
