@@ -137,36 +137,78 @@ impl Text {
     /// key and value rows and its padding `bias` (one value per key).
     fn context(&self, [q, k, v]: [&[f32]; 3], bias: &[f32], head: usize) -> Vec<f32> {
         let (seq, head_dim) = (self.seq, self.head_dim);
-        let of_head = |x, row| self.head_row(x, row, head);
-        // The keys transposed, `(head_dim, seq)`: each query's scores then
-        // add one dimension at a time over every key, a loop that vectorises.
-        let mut keys_t = vec![0f32; head_dim * seq];
+        let rows = seq.next_multiple_of(ROWS);
+        let (keys, dims) = (seq.next_multiple_of(COLS), head_dim.next_multiple_of(COLS));
+        // Queries scaled as split_heads scales (`+ 0.0`: candle's `affine`,
+        // bit for bit); keys transposed, `(head_dim, keys)`; values `(seq,
+        // dims)`; the padding rows and columns zero, their results unread.
+        let mut queries = vec![0f32; rows * head_dim];
+        let mut keys_t = vec![0f32; head_dim * keys];
+        let mut values = vec![0f32; seq * dims];
         for j in 0..seq {
-            for (d, &x) in of_head(k, j).iter().enumerate() {
-                keys_t[d * seq + j] = x;
-            }
-        }
-        let (mut query, mut scores, mut weights) =
-            (vec![0f32; head_dim], vec![0f32; seq], vec![0f32; seq]);
-        let mut context = vec![0f32; seq * head_dim];
-        for (i, out) in context.chunks_exact_mut(head_dim).enumerate() {
-            // `+ 0.0` as split_heads scales: candle's `affine`, bit for bit.
-            for (to, &x) in query.iter_mut().zip(of_head(q, i)) {
+            let query = queries[j * head_dim..].iter_mut();
+            for (to, &x) in query.zip(self.head_row(q, j, head)) {
                 *to = x * self.scale + 0.0;
             }
-            scores.fill(0.0);
-            for (&x, keys) in query.iter().zip(keys_t.chunks_exact(seq)) {
-                for (score, &y) in scores.iter_mut().zip(keys) {
-                    *score += x * y;
+            for (d, &x) in self.head_row(k, j, head).iter().enumerate() {
+                keys_t[d * keys + j] = x;
+            }
+            values[j * dims..][..head_dim].copy_from_slice(self.head_row(v, j, head));
+        }
+        let mut scores = vec![0f32; rows * keys];
+        ordered_product(&queries, &keys_t, head_dim, keys, &mut scores);
+        let mut weights = vec![0f32; rows * seq];
+        for (row, out) in scores
+            .chunks_exact(keys)
+            .zip(weights.chunks_exact_mut(seq))
+            .take(seq)
+        {
+            softmax_row(&row[..seq], bias, out);
+        }
+        let mut mixed = vec![0f32; rows * dims];
+        ordered_product(&weights, &values, seq, dims, &mut mixed);
+        mixed
+            .chunks_exact(dims)
+            .take(seq)
+            .flat_map(|row| &row[..head_dim])
+            .copied()
+            .collect()
+    }
+}
+
+/// Rows of `a` per tile of [`ordered_product`].
+const ROWS: usize = 4;
+/// Columns of `b` per tile: two 4-lane vectors, so a tile's 8 accumulator
+/// vectors, 2 of `b` and 1 of `a` fit in 16 SIMD registers.
+const COLS: usize = 8;
+
+/// `out = a · b` for `a` `(m, depth)` and `b` `(depth, n)`, row-major, `m` a
+/// multiple of [`ROWS`] and `n` of [`COLS`]. Each value sums its `depth`
+/// products in order from 0.0, without fused multiply-add, as a plain loop
+/// would: the tiles change how many values are in registers at once, never
+/// a bit, on any platform.
+fn ordered_product(a: &[f32], b: &[f32], depth: usize, n: usize, out: &mut [f32]) {
+    if depth == 0 {
+        return;
+    }
+    let tile_rows = a
+        .chunks_exact(ROWS * depth)
+        .zip(out.chunks_exact_mut(ROWS * n));
+    for (a_rows, out_rows) in tile_rows {
+        for c0 in (0..n).step_by(COLS) {
+            let mut acc = [[0f32; COLS]; ROWS];
+            for (t, b_row) in b.chunks_exact(n).enumerate() {
+                let b_tile: [f32; COLS] = std::array::from_fn(|c| b_row[c0 + c]);
+                for (r, acc_row) in acc.iter_mut().enumerate() {
+                    let x = a_rows[r * depth + t];
+                    for (sum, &y) in acc_row.iter_mut().zip(&b_tile) {
+                        *sum += x * y;
+                    }
                 }
             }
-            softmax_row(&scores, bias, &mut weights);
-            for (j, &w) in weights.iter().enumerate() {
-                for (o, &y) in out.iter_mut().zip(of_head(v, j)) {
-                    *o += w * y;
-                }
+            for (r, acc_row) in acc.iter().enumerate() {
+                out_rows[r * n + c0..][..COLS].copy_from_slice(acc_row);
             }
         }
-        context
     }
 }
