@@ -1,6 +1,5 @@
-//! A batch runs in groups of texts of similar length, each padded only to
-//! its longest: every text must still get the probabilities it gets alone,
-//! to float noise (padding changes only the order of a softmax's sums).
+//! A batch runs in groups of texts of one token count, in parallel: every
+//! text must still get the probabilities it gets alone, to float noise.
 
 use crate::common;
 
