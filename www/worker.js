@@ -8,8 +8,9 @@ import { startWasm } from './wasm-build.js';
 
 /** Rows per classifyBatch call: small enough to report progress and honour a cancel often. */
 const BATCH_CHUNK = 8;
-/** Model inputs per explainer step (each is the plot less one word): about 0.1 s of work. */
-const EXPLAIN_STEP = 3;
+/** Model inputs per explainer step and thread (each is the plot less one word): a step is
+ * then about 0.1 s of work, and every thread of the pool has inputs of its own. */
+const EXPLAIN_STEP_PER_THREAD = 3;
 const base = new URL('./', self.location.href).href;
 
 let model = null;
@@ -67,10 +68,10 @@ async function classifyRows({ texts, titles }, { id, progress }) {
 
 /** Word scores of one plot for `genre`, computed in steps so that a cancel stops it early. */
 async function explain({ text, title, genre }, { id, progress }) {
-  const { classifier } = await loadModel(progress);
+  const { classifier, info } = await loadModel(progress);
   const explainer = classifier.explainer(text, { title, genre });
   try {
-    while (!explainer.step(EXPLAIN_STEP)) {
+    while (!explainer.step(EXPLAIN_STEP_PER_THREAD * info.threads)) {
       progress({ stage: 'explain', done: explainer.progress() });
       await checkpoint(id);
     }
