@@ -1,15 +1,17 @@
 // memory.mjs — its one job: the peak memory of one browser context's pages with all their
 // workers and threads, as the peak resident set (VmHWM, Linux /proc) of the renderer
-// processes that context alone used, up to a moment the caller picks. Chromium's own share of a renderer (its code, about
-// 60-80 MB) is included: the figure is what a visitor's tab costs, not the page's heap.
+// processes that context alone used, up to a moment the caller picks. Chromium's own share
+// of a renderer is included (run.mjs measures it on the empty bench page: about 127 MB on
+// the machine of docs/BENCHMARKS.md): the figure is what a visitor's tab costs.
 
 import { readFile } from 'node:fs/promises';
 
 /** How long a closed context's renderer processes may take to exit. */
 const EXIT_WAIT_MS = 3000;
 
-/** Peak resident bytes of every renderer process of `cdp`'s browser, by process id. */
-async function rendererPeaks(cdp) {
+/** Peak resident bytes so far of every renderer process of `cdp`'s browser, by process id:
+ * taken while a page runs, the snapshot `closeMeasuringPeak` reads. */
+export async function rendererPeaks(cdp) {
   const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
   const peaks = new Map();
   for (const { type, id } of processInfo) {
@@ -21,11 +23,8 @@ async function rendererPeaks(cdp) {
   return peaks;
 }
 
-/** What `rendererPeaks` says now: taken while a page runs, before it is reloaded. */
-export const snapshotPeaks = rendererPeaks;
-
 /**
- * Closes `context` and returns what `snapshot` (from `snapshotPeaks`) said of the renderer
+ * Closes `context` and returns what `snapshot` (from `rendererPeaks`) said of the renderer
  * processes that exited with it (the largest, where it had several), or null where none
  * could be told apart.
  */

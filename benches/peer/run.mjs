@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 
 import { CROSS_ORIGIN_ISOLATED, startServer } from '../../scripts/serve.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../tests/browser/chromium.mjs';
-import { closeMeasuringPeak, snapshotPeaks } from './memory.mjs';
+import { closeMeasuringPeak, rendererPeaks } from './memory.mjs';
 import { overRounds, report, roundFigures } from './report.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -41,7 +41,7 @@ async function inFreshProfile(browser, cdp, visit) {
   try {
     const page = await context.newPage();
     page.on('pageerror', (err) => process.stderr.write(`[page error] ${err.message}\n`));
-    result = await visit(page, async () => { peaks = await snapshotPeaks(cdp); });
+    result = await visit(page, async () => { peaks = await rendererPeaks(cdp); });
   } catch (error) {
     await context.close();
     throw error;
