@@ -10,22 +10,51 @@
 
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Why `json` is not a tokenizer.json the `tokenizers` crate reads safely, if it is not.
 pub(super) fn screen(json: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<Decoded>(json).map_err(|e| e.to_string())?;
     let sections: Sections = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     check_templates(&sections.post_processor)
 }
 
-/// The one section of a tokenizer.json that holds templates (others are skipped).
-#[derive(Deserialize)]
+/// The one section of a tokenizer.json that holds templates, kept; every
+/// other section read through in the same pass as [`Decoded`].
 struct Sections {
-    #[serde(default)]
     post_processor: Value,
+}
+
+impl<'de> serde::Deserialize<'de> for Sections {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SectionsVisitor)
+    }
+}
+
+/// Reads the top-level object for [`Sections`].
+struct SectionsVisitor;
+
+impl<'de> Visitor<'de> for SectionsVisitor {
+    type Value = Sections;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tokenizer.json object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Sections, A::Error> {
+        let mut post_processor = None;
+        while let Some(key) = entries.next_key::<String>()? {
+            if key != "post_processor" {
+                entries.next_value::<Decoded>()?;
+            } else if post_processor.is_some() {
+                return Err(de::Error::duplicate_field("post_processor"));
+            } else {
+                post_processor = Some(entries.next_value::<Value>()?);
+            }
+        }
+        Ok(Sections {
+            post_processor: post_processor.unwrap_or(Value::Null),
+        })
+    }
 }
 
 /// Any JSON value, read through with every string decoded, then dropped.
