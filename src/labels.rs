@@ -71,6 +71,11 @@ pub struct Thresholds {
     /// predicted: the most any training plot has (IMDb lists three).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_genres: Option<usize>,
+    /// Genres (label indexes) the global rules hold to their own
+    /// `per_label` threshold: rare genres the global threshold would leave
+    /// almost never predicted on validation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own_threshold_labels: Vec<usize>,
 }
 
 impl Thresholds {
@@ -84,6 +89,48 @@ impl Thresholds {
             global: 0.5,
             per_label: vec![0.5; labels],
             max_genres: None,
+            own_threshold_labels: Vec::new(),
+        }
+    }
+
+    /// Why these thresholds cannot decide over `labels` genres, if they cannot.
+    pub fn mismatch(&self, labels: usize) -> Option<String> {
+        if self.per_label.len() != labels {
+            return Some(format!(
+                "{} per-label thresholds for {labels} labels",
+                self.per_label.len()
+            ));
+        }
+        (self.own_threshold_labels.iter())
+            .find(|&&label| label >= labels)
+            .map(|label| format!("an own threshold for genre {label}, of {labels} genres"))
+    }
+
+    /// These thresholds with genre `label` held to its own threshold under the global rules.
+    pub fn with_own_threshold(&self, label: usize) -> Self {
+        let mut own = self.clone();
+        if !own.own_threshold_labels.contains(&label) {
+            own.own_threshold_labels.push(label);
+            own.own_threshold_labels.sort_unstable();
+        }
+        own
+    }
+
+    /// The genres held to their own threshold under the global rules, in
+    /// words ("Film-Noir 0.05, Western 0.06"); `None` when there are none.
+    pub fn own_thresholds_in_words(&self, labels: &[String]) -> Option<String> {
+        let own: Vec<String> = (self.own_threshold_labels.iter())
+            .map(|&label| format!("{} {:.2}", labels[label], self.per_label[label]))
+            .collect();
+        (!own.is_empty()).then(|| own.join(", "))
+    }
+
+    /// The threshold genre `label` is held to under the global rules.
+    pub fn global_threshold(&self, label: usize) -> f32 {
+        if self.own_threshold_labels.contains(&label) {
+            self.per_label[label]
+        } else {
+            self.global
         }
     }
 
@@ -94,8 +141,8 @@ impl Thresholds {
             .iter()
             .enumerate()
             .map(|(i, &p)| match rule {
-                Rule::Global => p >= self.global,
-                Rule::GlobalTop1 => p >= self.global || Some(i) == top,
+                Rule::Global => p >= self.global_threshold(i),
+                Rule::GlobalTop1 => p >= self.global_threshold(i) || Some(i) == top,
                 Rule::PerLabel => p >= self.per_label[i],
                 Rule::PerLabelTop1 => p >= self.per_label[i] || Some(i) == top,
                 Rule::Argmax => Some(i) == top,

@@ -144,6 +144,9 @@ export interface ModelInfo {
   temperature: number;
   globalThreshold: number;
   perLabelThresholds: number[];
+  /** Genres a global rule holds to their own threshold in `perLabelThresholds`: rare
+   * genres the global threshold would almost never predict. */
+  ownThresholdGenres: string[];
   /** At most this many genres are predicted (null: no cap). */
   maxGenres: number | null;
   provenance: Provenance;
@@ -306,6 +309,8 @@ struct Info {
     temperature: f32,
     global_threshold: f32,
     per_label_thresholds: Vec<f32>,
+    /// The page's threshold slider holds these genres to their own threshold under a global rule.
+    own_threshold_genres: Vec<String>,
     /// The page's threshold slider keeps to the model's genre cap.
     max_genres: Option<usize>,
     provenance: JsProvenance,
@@ -369,6 +374,9 @@ impl ClassifierHandle {
             size_bytes: bundle.size,
             quantization: manifest.quantization,
             task: manifest.task,
+            own_threshold_genres: (manifest.thresholds.own_threshold_labels.iter())
+                .map(|&label| manifest.labels[label].clone())
+                .collect(),
             labels: manifest.labels,
             max_length: manifest.max_length,
             rule: manifest.thresholds.rule,

@@ -10,9 +10,14 @@ export function hasThresholds(info) {
   return info.rule !== 'argmax';
 }
 
+/** Whether `genre` is held to its own threshold: always under a per-genre rule, and a rare genre's under a global one. */
+export function ownThreshold(info, genre) {
+  return info.rule.startsWith('per_label') || info.ownThresholdGenres.includes(genre);
+}
+
 /** The threshold `genre` is held to, moved by `shift` (clamped to [0, 1]). */
 export function threshold(info, genre, shift) {
-  const base = info.rule.startsWith('per_label')
+  const base = ownThreshold(info, genre)
     ? info.perLabelThresholds[info.labels.indexOf(genre)]
     : info.globalThreshold;
   return shift === 0 ? base : Math.min(1, Math.max(0, base + shift));

@@ -42,9 +42,12 @@ function datasets(trainingData) {
 /** How the model turns probabilities into genres, in words, with its cap. */
 function decisionRule(info) {
   const top = ', and always at least the most probable genre';
+  const global = info.ownThresholdGenres.length
+    ? `a genre counts from ${percent(info.globalThreshold)}, except ${list(info.ownThresholdGenres)}: rare genres with their own threshold`
+    : `a genre counts from ${percent(info.globalThreshold)}, one threshold for all genres`;
   const rule = {
-    global: `a genre counts from ${percent(info.globalThreshold)}, one threshold for all genres`,
-    global_top1: `a genre counts from ${percent(info.globalThreshold)}, one threshold for all genres${top}`,
+    global,
+    global_top1: `${global}${top}`,
     per_label: 'a genre counts from its own threshold',
     per_label_top1: `a genre counts from its own threshold${top}`,
     argmax: 'the most probable genre',

@@ -8,7 +8,7 @@
 
 import { capped, decide, hasThresholds, threshold } from './decide.js';
 import { element } from './dom.js';
-import { count, duration, percent } from './format.js';
+import { count, duration, list, percent } from './format.js';
 import { QuickSummary } from './quick.js';
 
 /** Genres listed before "Show all": at least this many, and two past the last one decided. */
@@ -109,7 +109,8 @@ export class ResultsView {
       return `each genre's tuned threshold ${points > 0 ? '+' : '−'}${count(Math.abs(points), 'point')}${cap}`;
     }
     const value = percent(threshold(info, null, shift));
-    return `${shift === 0 ? `${value} (the model's tuned value)` : value}${cap}`;
+    const own = info.ownThresholdGenres.length ? `; ${list(info.ownThresholdGenres)} from their own` : '';
+    return `${shift === 0 ? `${value} (the model's tuned value)` : value}${own}${cap}`;
   }
 
   #update() {

@@ -311,12 +311,8 @@ impl Bundle {
                 labels.len()
             )));
         }
-        if self.manifest.thresholds.per_label.len() != labels.len() {
-            return Err(invalid(format!(
-                "{} per-label thresholds for {} labels; export the bundle again",
-                self.manifest.thresholds.per_label.len(),
-                labels.len()
-            )));
+        if let Some(problem) = self.manifest.thresholds.mismatch(labels.len()) {
+            return Err(invalid(format!("{problem}; export the bundle again")));
         }
         // A longer maximum would let one text make the model allocate
         // for a sequence it has no positions for.

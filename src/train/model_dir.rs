@@ -114,12 +114,8 @@ pub fn describe_folder(dir: &Path) -> Result<Description> {
         .map_or(DEFAULT_MAX_LENGTH, |n| n as usize);
     let thresholds: Thresholds = serde_json::from_slice(&read(dir, THRESHOLDS_FILE)?)
         .map_err(|e| problem(format!("{THRESHOLDS_FILE}: {e}")))?;
-    if thresholds.per_label.len() != labels.len() {
-        return Err(problem(format!(
-            "{THRESHOLDS_FILE} has {} per-label thresholds for {} labels",
-            thresholds.per_label.len(),
-            labels.len()
-        )));
+    if let Some(mismatch) = thresholds.mismatch(labels.len()) {
+        return Err(problem(format!("{THRESHOLDS_FILE} has {mismatch}")));
     }
     Ok(Description {
         config,

@@ -312,8 +312,11 @@ pub fn describe_rule(thresholds: &Thresholds, labels: &[String]) -> String {
         format!("each genre with p >= its threshold ({})", each.join(", "))
     };
     let global = || {
+        let except = (thresholds.own_thresholds_in_words(labels)).map_or(String::new(), |own| {
+            format!(" (rare genres at their own: {own})")
+        });
         format!(
-            "each genre with p >= {}",
+            "each genre with p >= {}{except}",
             format_probability(thresholds.global)
         )
     };

@@ -29,6 +29,7 @@ fn manifest(config: &Config) -> Manifest {
             global: 0.45,
             per_label: (0..labels.len()).map(|i| 0.3 + 0.1 * i as f32).collect(),
             max_genres: None,
+            own_threshold_labels: Vec::new(),
         },
         labels,
         max_length: DEFAULT_MAX_LENGTH,

@@ -74,6 +74,7 @@ fn rules_decide_as_documented() {
         global: 0.5,
         per_label: vec![0.2, 0.9, 0.5],
         max_genres: None,
+        own_threshold_labels: Vec::new(),
     };
     let row = [0.3, 0.45, 0.1];
     assert_eq!(thresholds.decide(&row, Rule::Global), [false, false, false]);
@@ -204,5 +205,53 @@ fn the_genre_cap_is_chosen_on_held_out_rows_below_the_datas_own() {
         tuned.thresholds.max_genres >= Some(4),
         "{:?}",
         tuned.thresholds.max_genres
+    );
+}
+
+#[test]
+fn a_rare_genre_the_global_threshold_misses_keeps_its_own() {
+    // Genre 0: half the rows, positives at 0.9, negatives at 0.45. Genre 1:
+    // every seventh row (in every fold), positives at 0.4, negatives at 0.2. Micro-F1 puts the
+    // global threshold above 0.45 (lower, genre 0's 50 negatives count),
+    // where genre 1 is never predicted; its own threshold separates it.
+    // (Any temperature in the fitted range keeps that order on the grid.)
+    let logit = |p: f32| (p / (1.0 - p)).ln();
+    let (mut logits, mut truth) = (Vec::new(), Vec::new());
+    for i in 0..100 {
+        let flags = vec![i % 2 == 0, i % 7 == 1];
+        let p = [
+            if flags[0] { 0.9 } else { 0.45 },
+            if flags[1] { 0.4 } else { 0.2 },
+        ];
+        logits.push(p.iter().map(|&p| logit(p)).collect());
+        truth.push(flags);
+    }
+    let criterion = Criterion::all_rows(logits.len());
+    let tuned = calibrate::tune(&logits, &truth, Task::MultiLabel, 2, None, &criterion);
+    let thresholds = &tuned.thresholds;
+    assert_eq!(thresholds.rule, Rule::Global);
+    assert_eq!(thresholds.own_threshold_labels, [1]);
+    assert!(
+        thresholds.per_label[1] < thresholds.global,
+        "{thresholds:?}"
+    );
+    let global = &tuned.rule_scores[0];
+    assert_eq!(
+        global.score.score, 1.0,
+        "decided right on every held-out row"
+    );
+    let [rare] = global.rare_genres.as_slice() else {
+        panic!("one genre under the floor: {:?}", global.rare_genres);
+    };
+    assert_eq!((rare.label, rare.positives, rare.kept), (1, 15, true));
+    assert_eq!((rare.f1_global, rare.f1_own), (0.0, 1.0));
+    assert!(
+        tuned.rule_scores[2].rare_genres.is_empty(),
+        "a per-genre rule holds every genre to its own threshold already"
+    );
+    let probabilities = labels::probabilities(&logits[1], thresholds.temperature, Task::MultiLabel);
+    assert_eq!(
+        thresholds.decide(&probabilities, Rule::Global),
+        [false, true]
     );
 }

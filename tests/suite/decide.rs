@@ -3,7 +3,8 @@
 //! `Thresholds::decide` (on probabilities in label order). This test keeps the
 //! two from drifting: on the shipped bundle's real outputs for movies test
 //! plots, under every rule a bundle can carry (global, per-genre, either with
-//! the top-1 fallback, argmax), with and without a genre cap, at thresholds
+//! the top-1 fallback, argmax), with and without a genre cap and rare genres'
+//! own thresholds, at thresholds
 //! moved up and down, both must predict the same genres.
 //! Needs node; skips without the shipped bundle or ../shared/data.
 
@@ -27,17 +28,26 @@ const RULES: [Rule; 5] = [
     Rule::Argmax,
 ];
 const CAPS: [Option<usize>; 4] = [None, Some(1), Some(2), Some(3)];
+/// Genres held to their own threshold under a global rule: none, or some
+/// whose own threshold is far from the global one (Action, Film-Noir, Western).
+const OWN: [&[usize]; 2] = [&[], &[0, 10, 26]];
 /// Moves of every threshold, as the slider makes them.
 const SHIFTS: [f32; 5] = [-0.3, -0.1, 0.0, 0.1, 0.3];
 
-/// `base` under `rule` and `cap`, every threshold moved by `shift` and clamped to [0, 1].
-fn variant(base: &Thresholds, rule: Rule, cap: Option<usize>, shift: f32) -> Thresholds {
+/// `base` under `rule`, `cap` and `own` thresholds, every threshold moved by `shift`
+/// and clamped to [0, 1].
+fn variant(
+    base: &Thresholds,
+    (rule, cap, own): (Rule, Option<usize>, &[usize]),
+    shift: f32,
+) -> Thresholds {
     let moved = |t: f32| (t + shift).clamp(0.0, 1.0);
     Thresholds {
         rule,
         global: moved(base.global),
         per_label: base.per_label.iter().map(|&t| moved(t)).collect(),
         max_genres: cap,
+        own_threshold_labels: own.to_vec(),
         ..base.clone()
     }
 }
@@ -49,6 +59,7 @@ fn info(labels: &[String], thresholds: &Thresholds) -> Value {
         "rule": thresholds.rule.name(),
         "globalThreshold": thresholds.global,
         "perLabelThresholds": thresholds.per_label,
+        "ownThresholdGenres": thresholds.own_threshold_labels.iter().map(|&l| &labels[l]).collect::<Vec<_>>(),
         "maxGenres": thresholds.max_genres,
     })
 }
@@ -103,22 +114,22 @@ fn decide_js_predicts_what_rust_predicts_under_every_rule() {
     let mut cases = Vec::new();
     let mut expected = Vec::new();
     for result in &results {
-        for rule in RULES {
-            for cap in CAPS {
-                for shift in SHIFTS {
-                    let moved = variant(base, rule, cap, shift);
-                    let genres = serde_json::to_value(&result.genres).unwrap();
-                    cases.push(
-                        json!({ "info": info(labels, &moved), "genres": genres, "shift": 0.0 }),
-                    );
-                    let unmoved = variant(base, rule, cap, 0.0);
-                    cases.push(
-                        json!({ "info": info(labels, &unmoved), "genres": genres, "shift": shift }),
-                    );
-                    let genres = rust_genres(labels, result, &moved);
-                    expected.push(genres.clone());
-                    expected.push(genres);
-                }
+        let settings = RULES
+            .into_iter()
+            .flat_map(|rule| CAPS.map(|cap| (rule, cap)))
+            .flat_map(|(rule, cap)| OWN.map(|own| (rule, cap, own)));
+        for setting in settings {
+            for shift in SHIFTS {
+                let moved = variant(base, setting, shift);
+                let genres = serde_json::to_value(&result.genres).unwrap();
+                cases.push(json!({ "info": info(labels, &moved), "genres": genres, "shift": 0.0 }));
+                let unmoved = variant(base, setting, 0.0);
+                cases.push(
+                    json!({ "info": info(labels, &unmoved), "genres": genres, "shift": shift }),
+                );
+                let genres = rust_genres(labels, result, &moved);
+                expected.push(genres.clone());
+                expected.push(genres);
             }
         }
     }

@@ -2,8 +2,9 @@
 //! GGUF payload that declares sizes the file cannot hold or values that
 //! panic candle's reader (an alignment of 0, dimensions whose product
 //! overflows); a tokenizer.json that panics the tokenizers crate; a maximum
-//! length beyond the model's positions. Each is refused with its reason,
-//! without a panic and without allocating what a header field asks for.
+//! length beyond the model's positions; an own threshold for a genre the
+//! model lacks. Each is refused with its reason, without a panic and
+//! without allocating what a header field asks for.
 //! Crashes the fuzz targets find (`make fuzz`) become cases here.
 
 use crate::common;
@@ -256,6 +257,24 @@ fn a_maximum_length_beyond_the_model_positions_is_refused() {
         .to_string();
     assert!(
         error.contains("a maximum length of 100000 tokens, but the model has 128 positions"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_own_threshold_for_a_genre_the_model_lacks_is_refused() {
+    let labels = ["Action", "Comedy"].map(String::from);
+    let thresholds = Thresholds::untuned(Rule::GlobalTop1, labels.len()).with_own_threshold(5);
+    let quantization = "q8_0".parse().unwrap();
+    let bytes =
+        export::untrained_bundle(&common::fixture("tiny"), &labels, quantization, thresholds)
+            .unwrap();
+    let error = Bundle::from_bytes(&bytes)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        error.contains("an own threshold for genre 5, of 2 genres; export the bundle again"),
         "{error}"
     );
 }

@@ -243,6 +243,24 @@ fn first_visit_downloads_with_progress_and_classifies_a_known_plot() {
     assert_known_plot(run, &first["known"]);
     let card = first["loaded"]["state"]["card"].as_str().unwrap();
     assert!(card.contains("13.6 MB") || card.contains(" MB ("), "{card}");
+    let thresholds = &run.pipeline.thresholds;
+    let own: Vec<&str> = (thresholds.own_threshold_labels.iter())
+        .map(|&label| run.pipeline.labels[label].as_str())
+        .collect();
+    if !own.is_empty() {
+        let named = format!("except {}: rare genres", english_list(&own));
+        assert!(card.contains(&named), "{named} in {card}");
+    }
+}
+
+/// `names` as `Intl.ListFormat('en')` joins them ("a, b, and c").
+fn english_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [a, b] => format!("{a} and {b}"),
+        [rest @ .., last] => format!("{}, and {last}", rest.join(", ")),
+    }
 }
 
 #[test]

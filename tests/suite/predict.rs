@@ -118,6 +118,7 @@ fn written_probabilities_give_the_written_genres_under_the_printed_rule() {
         global: threshold,
         per_label: vec![threshold; 5],
         max_genres: None,
+        own_threshold_labels: Vec::new(),
     });
     let rule = predict::describe_rule(&model.thresholds, &model.labels);
     assert_eq!(rule, format!("each genre with p >= {threshold}"));

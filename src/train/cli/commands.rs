@@ -238,7 +238,7 @@ fn add_lexical(args: LexicalArgs) -> anyhow::Result<()> {
     }
     let cap = outcome.thresholds.max_genres;
     println!(
-        "{} features; C {}; share {:.1}; decision rule {} (temperature {:.3}, global threshold {:.2}, at most {} genres)",
+        "{} features; C {}; share {:.1}; decision rule {} (temperature {:.3}, global threshold {:.2}, at most {} genres{})",
         outcome.features,
         outcome.c,
         outcome.share,
@@ -246,6 +246,8 @@ fn add_lexical(args: LexicalArgs) -> anyhow::Result<()> {
         outcome.thresholds.temperature,
         outcome.thresholds.global,
         cap.map_or("any".to_string(), |n| n.to_string()),
+        (outcome.thresholds.own_thresholds_in_words(&outcome.labels))
+            .map_or(String::new(), |own| format!("; rare genres at their own: {own}")),
     );
     print_splits(
         &outcome.thresholds,

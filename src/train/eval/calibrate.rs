@@ -5,6 +5,7 @@
 use super::criterion::{select, Criterion, Score};
 use super::evaluate::{self, Metrics};
 use super::metrics;
+use super::rare::{self, RareGenre};
 use crate::labels::{probabilities, Rule, Task, Thresholds};
 
 /// Folds of validation that score the multi-label rules: thresholds tuned
@@ -209,11 +210,15 @@ impl Tuned {
 }
 
 /// One decision rule's selection score on validation.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RuleScore {
     pub rule: Rule,
     #[serde(flatten)]
     pub score: Score,
+    /// The genres a global rule left under the F1 floor (`rare`), tried
+    /// with their own thresholds before it was scored.
+    #[serde(skip)]
+    pub rare_genres: Vec<RareGenre>,
 }
 
 /// Tunes the temperature on all of validation (`logits` and `truth`) and
@@ -353,6 +358,7 @@ fn score_single_label(
     let rule_scores = vec![RuleScore {
         rule: thresholds.rule,
         score,
+        rare_genres: Vec::new(),
     }];
     Tuned {
         thresholds,
@@ -382,7 +388,8 @@ fn fitted_thresholds(
 
 /// Thresholds tuned on all of `criterion`'s rows, and the multi-label rule
 /// whose decisions score best by `criterion` on the rows each fold's
-/// thresholds were not tuned on.
+/// thresholds were not tuned on. A global rule first gives the rare genres
+/// it would leave under the F1 floor their own thresholds (`rare`).
 fn pick_multi_label_rule(
     probabilities: &[Vec<f32>],
     truth: &[Vec<bool>],
@@ -405,29 +412,55 @@ fn pick_multi_label_rule(
     let mut best: Option<Score> = None;
     let mut rule_scores = Vec::new();
     for &rule in Rule::for_task(Task::MultiLabel) {
-        let predicted: Vec<Vec<bool>> = probabilities
-            .iter()
-            .enumerate()
-            .map(|(i, row)| folds[i % RULE_FOLDS].decide(row, rule))
-            .collect();
-        let score = criterion.score(|rows| {
-            Metrics::Multi(metrics::multi_label(
-                &select(truth, rows),
-                &select(&predicted, rows),
-                &select(probabilities, rows),
-            ))
-        });
-        rule_scores.push(RuleScore { rule, score });
+        let mut rule_folds = folds.clone();
+        let rare_genres = rare::keep_rare_genres(
+            probabilities,
+            truth,
+            rule,
+            &mut rule_folds,
+            min_support,
+            criterion,
+        );
+        let score = held_out_score(probabilities, truth, &rule_folds, rule, criterion);
         if best.is_none_or(|leader| criterion.better(score, leader)) {
             best = Some(score);
             thresholds.rule = rule;
+            thresholds.own_threshold_labels = rare::kept_labels(&rare_genres);
         }
+        rule_scores.push(RuleScore {
+            rule,
+            score,
+            rare_genres,
+        });
     }
     Tuned {
         thresholds,
         rule_scores,
         criterion: criterion.clone(),
     }
+}
+
+/// `criterion`'s score of decisions under `rule`, each row decided by the
+/// thresholds of its fold (`folds[row % RULE_FOLDS]`).
+fn held_out_score(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    folds: &[Thresholds],
+    rule: Rule,
+    criterion: &Criterion,
+) -> Score {
+    let predicted: Vec<Vec<bool>> = probabilities
+        .iter()
+        .enumerate()
+        .map(|(i, row)| folds[i % RULE_FOLDS].decide(row, rule))
+        .collect();
+    criterion.score(|rows| {
+        Metrics::Multi(metrics::multi_label(
+            &select(truth, rows),
+            &select(&predicted, rows),
+            &select(probabilities, rows),
+        ))
+    })
 }
 
 /// The score that picks a run's best epoch, from validation `logits`:
@@ -454,6 +487,7 @@ pub fn epoch_score(
         global,
         per_label: vec![global; n_labels],
         max_genres: None,
+        own_threshold_labels: Vec::new(),
     };
     criterion
         .score(|rows| metrics_on(&probabilities, truth, rows, &thresholds, task))

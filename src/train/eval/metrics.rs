@@ -40,14 +40,15 @@ pub struct SingleLabelMetrics {
 
 /// True positives, false positives and false negatives of one label or row.
 #[derive(Debug, Clone, Copy, Default)]
-struct Counts {
+pub struct Counts {
     tp: usize,
     fp: usize,
     fn_: usize,
 }
 
 impl Counts {
-    fn add(&mut self, truth: bool, predicted: bool) {
+    /// Counts one decision against its truth.
+    pub fn add(&mut self, truth: bool, predicted: bool) {
         match (truth, predicted) {
             (true, true) => self.tp += 1,
             (false, true) => self.fp += 1,
@@ -64,7 +65,8 @@ impl Counts {
         ratio(self.tp, self.tp + self.fn_)
     }
 
-    fn f1(&self) -> f64 {
+    /// F1 of the decisions counted (0 when there is nothing to count).
+    pub fn f1(&self) -> f64 {
         ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
     }
 
@@ -72,7 +74,8 @@ impl Counts {
         ratio(self.tp, self.tp + self.fp + self.fn_)
     }
 
-    fn support(&self) -> usize {
+    /// Positives counted.
+    pub fn support(&self) -> usize {
         self.tp + self.fn_
     }
 }

@@ -10,4 +10,5 @@ pub mod faithfulness;
 pub mod finish;
 pub mod history;
 pub mod metrics;
+pub mod rare;
 pub mod report;

@@ -12,6 +12,7 @@ use super::charts::{self, LabelCounts};
 use super::criterion::Criterion;
 use super::evaluate::{score_name, Metrics, SplitReport};
 use super::history::Training;
+use super::rare::F1_FLOOR;
 use crate::labels::{Task, Thresholds};
 use crate::train::{atomic, model_dir};
 use crate::Result;
@@ -49,6 +50,7 @@ impl Summary<'_> {
                 "score": selection_metric(self.task),
                 "scores": self.rule_scores,
             },
+            "rare_genres": self.rare_genres_json(),
             "selection_criterion": self.criterion,
             "temperature": self.thresholds.temperature,
             "validation": self.validation,
@@ -63,13 +65,46 @@ impl Summary<'_> {
         })
     }
 
+    /// The genres the chosen rule left under the F1 floor, by name, and
+    /// whether each kept its own threshold.
+    fn rare_genres_json(&self) -> serde_json::Value {
+        let chosen = (self.rule_scores.iter()).find(|s| s.rule == self.thresholds.rule);
+        let genres: Vec<serde_json::Value> = chosen
+            .map_or(&[][..], |s| &s.rare_genres)
+            .iter()
+            .map(|g| {
+                json!({
+                    "genre": self.labels[g.label],
+                    "dataset": g.dataset,
+                    "positives": g.positives,
+                    "f1_global": g.f1_global,
+                    "f1_own": g.f1_own,
+                    "threshold": self.thresholds.per_label[g.label],
+                    "kept": g.kept,
+                })
+            })
+            .collect();
+        json!({
+            "floor": F1_FLOOR,
+            "scored": "lowest held-out F1 over the criterion's datasets with enough positives",
+            "genres": genres,
+        })
+    }
+
+    /// The genres a global rule holds to their own threshold, in words.
+    fn own_thresholds(&self) -> String {
+        (self.thresholds.own_thresholds_in_words(self.labels)).map_or(String::new(), |own| {
+            format!(" (rare genres at their own: {own})")
+        })
+    }
+
     fn markdown(&self) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "# Training report\n");
         let _ = writeln!(
             md,
             "Dataset `{}` ({}), {} labels. Best epoch {} of {} run, {:.1} min of training. \
-             Decision rule `{}` (chosen on validation), temperature {:.3}, global threshold {:.2}.\n",
+             Decision rule `{}` (chosen on validation), temperature {:.3}, global threshold {:.2}{}.\n",
             self.dataset,
             match self.task {
                 Task::MultiLabel => "multi-label",
@@ -82,6 +117,7 @@ impl Summary<'_> {
             self.thresholds.rule.name(),
             self.thresholds.temperature,
             self.thresholds.global,
+            self.own_thresholds(),
         );
         let scores: Vec<String> = self
             .rule_scores

@@ -89,6 +89,8 @@ pub struct Outcome {
     pub share: f32,
     /// Validation selection score of each (C, share) pair tried.
     pub scores: Vec<Candidate>,
+    /// The folder's genres, in the order of `thresholds`.
+    pub labels: Vec<String>,
     pub thresholds: Thresholds,
     pub validation: SplitReport,
     pub test: SplitReport,
@@ -376,6 +378,7 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         c: fit.c,
         share,
         scores,
+        labels: folder.labels.clone(),
         thresholds: finished.thresholds,
         validation: finished.validation,
         test: finished.test,
