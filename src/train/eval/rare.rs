@@ -50,21 +50,27 @@ struct HeldOut<'a> {
 }
 
 impl HeldOut<'_> {
-    /// `label`'s decisions counted on `rows`.
-    fn counts(&self, folds: &[Thresholds], rows: &[usize], label: usize) -> Counts {
+    /// Every row's decisions by the thresholds of its fold in `folds`.
+    fn decide(&self, folds: &[Thresholds]) -> Vec<Vec<bool>> {
+        (self.probabilities.iter().enumerate())
+            .map(|(i, row)| folds[i % folds.len()].decide(row, self.rule))
+            .collect()
+    }
+
+    /// `label`'s `decisions` counted on `rows`.
+    fn counts(&self, decisions: &[Vec<bool>], rows: &[usize], label: usize) -> Counts {
         let mut counts = Counts::default();
         for &i in rows {
-            let predicted = folds[i % folds.len()].decide(&self.probabilities[i], self.rule);
-            counts.add(self.truth[i][label], predicted[label]);
+            counts.add(self.truth[i][label], decisions[i][label]);
         }
         counts
     }
 
-    /// `label`'s lowest F1 over the criterion's datasets where it has at
-    /// least `min_support` positives; `None` when it has that few everywhere.
-    fn worst(&self, folds: &[Thresholds], label: usize) -> Option<Worst> {
+    /// `label`'s lowest F1 in `decisions` over the criterion's datasets where
+    /// it has at least `min_support` positives; `None` when it has that few everywhere.
+    fn worst(&self, decisions: &[Vec<bool>], label: usize) -> Option<Worst> {
         (self.criterion.groups.iter())
-            .map(|group| (group, self.counts(folds, &group.rows, label)))
+            .map(|group| (group, self.counts(decisions, &group.rows, label)))
             .filter(|(_, counts)| counts.support() >= self.min_support)
             .map(|(group, counts)| Worst {
                 dataset: group.dataset.clone(),
@@ -98,9 +104,10 @@ pub fn keep_rare_genres(
         min_support,
     };
     let n_labels = truth.first().map_or(0, Vec::len);
+    let mut decisions = held_out.decide(folds);
     let mut tried = Vec::new();
     for label in 0..n_labels {
-        let Some(before) = held_out.worst(folds, label) else {
+        let Some(before) = held_out.worst(&decisions, label) else {
             continue;
         };
         if before.f1 >= F1_FLOOR {
@@ -110,10 +117,12 @@ pub fn keep_rare_genres(
             .iter()
             .map(|fold| fold.with_own_threshold(label))
             .collect();
-        let f1_own = held_out.worst(&own, label).map_or(0.0, |after| after.f1);
+        let own_decisions = held_out.decide(&own);
+        let f1_own = (held_out.worst(&own_decisions, label)).map_or(0.0, |after| after.f1);
         let kept = f1_own > before.f1;
         if kept {
             *folds = own;
+            decisions = own_decisions;
         }
         tried.push(RareGenre {
             label,
