@@ -46,6 +46,14 @@ export interface LoadOptions {
    * thread): the module skips its own check, about 60 ms in wasm. Default false.
    */
   payloadVerified?: boolean | null;
+  /**
+   * Frees the buffer of `bytes` (ArrayBuffer.prototype.transfer) once they are copied into
+   * the module, before the model is built, so that the page does not hold a 14 MB bundle
+   * twice at the load's peak of memory. The buffer is then detached: every view on it reads
+   * as empty. Where the browser cannot (no `transfer`, or a shared buffer), the bytes stay
+   * as they are. Default false.
+   */
+  releaseBytes?: boolean | null;
 }
 
 /** Options of `Classifier.classify`. */
@@ -207,6 +215,7 @@ extern "C" {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct LoadOptions {
     payload_verified: Option<bool>,
+    release_bytes: Option<bool>,
 }
 
 /// `ClassifyOptions` as Rust reads it.
@@ -359,15 +368,24 @@ fn input(text: &str, title: Option<String>) -> String {
 impl ClassifierHandle {
     /// Verifies and loads a bundle (from `plotgenre export`).
     pub fn load(
-        bytes: &[u8],
+        bytes: &js_sys::Uint8Array,
         options: Option<LoadOptionsArg>,
     ) -> Result<ClassifierHandle, JsError> {
-        let LoadOptions { payload_verified } = self::options("load", options)?;
+        let LoadOptions {
+            payload_verified,
+            release_bytes,
+        } = self::options("load", options)?;
+        let owned = bytes.to_vec();
+        if release_bytes == Some(true) {
+            // Best effort, as documented: a browser that cannot detach the
+            // buffer leaves it to the garbage collector.
+            let _ = bytes.buffer().transfer_with_length(0);
+        }
         let hash = match payload_verified {
             Some(true) => PayloadHash::CheckedByCaller,
             _ => PayloadHash::Check,
         };
-        let (bundle, pipeline) = on_pool(|| Bundle::open_checked(bytes, hash))?;
+        let (bundle, pipeline) = on_pool(|| Bundle::open_checked(owned, hash))?;
         let manifest = bundle.manifest;
         let info = Info {
             format_version: FORMAT_VERSION,

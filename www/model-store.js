@@ -98,6 +98,49 @@ export async function checkPayload(bytes) {
   return true;
 }
 
+/**
+ * Reads `body` into one buffer of exactly `total` bytes, reporting `onProgress(received)`.
+ * A BYOB reader writes each piece straight into that buffer, so a 14 MB download leaves no
+ * 14 MB of pieces behind for the garbage collector (the page's peak memory); where the
+ * stream has no BYOB reader, pieces are copied in.
+ */
+async function readExactly(body, total, onProgress) {
+  let buffer = new ArrayBuffer(total);
+  let received = 0;
+  let reader;
+  try {
+    reader = body.getReader({ mode: 'byob' });
+  } catch {
+    reader = null;
+  }
+  const read = reader
+    ? async () => {
+      const view = received < total ? new Uint8Array(buffer, received) : new Uint8Array(1);
+      const { done, value } = await reader.read(view);
+      if (!done && received < total) buffer = value.buffer;
+      return done ? null : value;
+    }
+    : await (async () => {
+      const plain = body.getReader();
+      return async () => {
+        const { done, value } = await plain.read();
+        if (!done && received + value.length <= total) new Uint8Array(buffer).set(value, received);
+        return done ? null : value;
+      };
+    })();
+  for (let piece = await read(); piece; piece = await read()) {
+    if (received + piece.length > total) {
+      throw new ModelError('corrupt', 'The model file on the server is larger than its manifest says.');
+    }
+    received += piece.length;
+    onProgress(received);
+  }
+  if (received !== total) {
+    throw new ModelError('download', `The model download stopped at ${received} of ${total} bytes.`);
+  }
+  return new Uint8Array(buffer);
+}
+
 /** Downloads the bundle, reporting `onProgress(received, total)`, and checks size and sha256. */
 async function download(manifest, onProgress) {
   let response;
@@ -109,27 +152,13 @@ async function download(manifest, onProgress) {
   if (!response.ok) {
     throw new ModelError('missing', `The model is missing on the server (HTTP ${response.status}).`);
   }
-  const bytes = new Uint8Array(manifest.bytes);
-  let received = 0;
-  const reader = response.body.getReader();
   onProgress(0, manifest.bytes);
+  let bytes;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (received + value.length > bytes.length) {
-        throw new ModelError('corrupt', 'The model file on the server is larger than its manifest says.');
-      }
-      bytes.set(value, received);
-      received += value.length;
-      onProgress(received, manifest.bytes);
-    }
+    bytes = await readExactly(response.body, manifest.bytes, (received) => onProgress(received, manifest.bytes));
   } catch (error) {
     if (error instanceof ModelError) throw error;
     throw new ModelError('download', `The model download was interrupted (${error.message}).`);
-  }
-  if (received !== bytes.length) {
-    throw new ModelError('download', `The model download stopped at ${received} of ${bytes.length} bytes.`);
   }
   if (hex(await crypto.subtle.digest('SHA-256', bytes)) !== manifest.sha256) {
     throw new ModelError('corrupt', 'The downloaded model does not match its manifest (sha256 differs): the file on the server is damaged or half-updated.');

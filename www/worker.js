@@ -37,7 +37,7 @@ function loadModel(progress) {
     progress({ stage: 'load' });
     let classifier;
     try {
-      classifier = Classifier.load(bytes, { payloadVerified });
+      classifier = Classifier.load(bytes, { payloadVerified, releaseBytes: true });
     } catch (error) {
       await evict(base, manifest.sha256);
       throw new ModelError('corrupt', `The model file is damaged: ${error.message}.`);

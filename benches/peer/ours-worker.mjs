@@ -6,16 +6,30 @@
 // Messages: in, { id, type: 'start' | 'first' | 'classifyOne' | 'classifyBatch', texts };
 // out, { id, result } or { id, error }.
 
-import { checkPayload } from '../../www/model-store.js';
-import { cachedBytes } from '../wasm/cached-bytes.mjs';
+import { loadBundle } from '../../www/model-store.js';
 
-const CACHE = 'plotgenre-bench-peer';
 const BUILDS = { single: '/pkg/plotgenre.js', threads: '/pkg/threads/plotgenre.js' };
 const params = new URLSearchParams(location.search);
 
 let classifier = null;
 
-/** Init the wasm build (and its pool), load the bundle (`?bundle=`, cached after the first visit). */
+/**
+ * The bundle as the page's worker gets it (www/model-store.js: the manifest beside it,
+ * downloaded and stored on a first visit, read back on the next), so that the bench's
+ * start-up and memory are the product's. `?bundle=` must name a bundle in a `models/`
+ * folder with its manifest.json, as `make site` lays out www/.
+ */
+async function productBundle() {
+  const url = new URL(params.get('bundle'), location.href);
+  const fromCache = (await caches.keys()).length > 0;
+  const bundle = await loadBundle(new URL('../', url).href, () => {});
+  if (bundle.manifest.url !== url.href) {
+    throw new Error(`${url.pathname} is not the bundle its models/manifest.json names (${bundle.manifest.url})`);
+  }
+  return { ...bundle, fromCache };
+}
+
+/** Init the wasm build (and its pool), load the bundle (`?bundle=`, stored after the first visit). */
 async function start() {
   const url = BUILDS[params.get('build')];
   if (!url) throw new Error(`unknown build ${params.get('build')}`);
@@ -28,9 +42,9 @@ async function start() {
       await pkg.initThreadPool?.(navigator.hardwareConcurrency);
       return pkg;
     })(),
-    cachedBytes(params.get('bundle'), CACHE).then(async (read) => ({ ...read, payloadVerified: await checkPayload(read.bytes) })),
+    productBundle(),
   ]);
-  classifier = Classifier.load(bytes, { payloadVerified });
+  classifier = Classifier.load(bytes, { payloadVerified, releaseBytes: true });
   return { fromCache, threads: classifier.info().threads };
 }
 

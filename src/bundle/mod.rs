@@ -240,31 +240,33 @@ impl Bundle {
         Self::parse(payload, bytes.len())
     }
 
-    /// Verifies bundle bytes and builds their classifier, the hash computed
-    /// on one of rayon's threads while the others parse and convert: in
-    /// wasm, where sha256 has no hardware help, it is about 60 of a 140 ms
-    /// load. Nothing is returned unless the hash matches.
-    pub fn open(bytes: &[u8]) -> Result<(Self, Pipeline)> {
+    /// Verifies bundle bytes and builds their classifier; the bytes are
+    /// taken so that they are freed before the matrices convert (see
+    /// [`Bundle::open_checked`]). Nothing is returned unless the hash matches.
+    pub fn open(bytes: Vec<u8>) -> Result<(Self, Pipeline)> {
         Self::open_checked(bytes, PayloadHash::Check)
     }
 
     /// [`Bundle::open`], the payload's hash checked or, where the caller
-    /// has already checked it (the page does, with WebCrypto), not.
-    pub fn open_checked(bytes: &[u8], hash: PayloadHash) -> Result<(Self, Pipeline)> {
-        let (header, payload) = Header::checked(bytes)?;
-        let (verified, built) = rayon::join(
+    /// has already checked it (the page does, with WebCrypto), not. The hash
+    /// runs on one of rayon's threads while the others parse. The bundle's
+    /// bytes are freed once parsed, before the matrices are converted: in
+    /// wasm, whose memory never shrinks, that takes the load's peak from
+    /// bytes, tensors and matrices at once to tensors and matrices.
+    pub fn open_checked(bytes: Vec<u8>, hash: PayloadHash) -> Result<(Self, Pipeline)> {
+        let (header, payload) = Header::checked(&bytes)?;
+        let (verified, parsed) = rayon::join(
             || match hash {
                 PayloadHash::Check => header.verify(payload),
                 PayloadHash::CheckedByCaller => Ok(()),
             },
-            || {
-                let bundle = Self::parse(payload, bytes.len())?;
-                let pipeline = bundle.pipeline()?;
-                Ok((bundle, pipeline))
-            },
+            || Self::parse(payload, bytes.len()),
         );
         verified?;
-        built
+        let bundle = parsed?;
+        drop(bytes);
+        let pipeline = bundle.pipeline()?;
+        Ok((bundle, pipeline))
     }
 
     /// The contents of a GGUF `payload` (of a bundle file of `size` bytes).

@@ -10,14 +10,15 @@
 // then { answer } where answer is
 //     { ok: true, labels: string[], info: ModelInfo, results: Classification[],
 //       badBundle: { isError: boolean, message: string }, badOptions: string[],
-//       wasmMemoryBytes: number, hardwareConcurrency: number }
+//       wasmMemoryBytes: number, hardwareConcurrency: number, bytesReleased: boolean }
 //  or { ok: false, error: "message" }.
 //   `labels` is info().labels; `badBundle` is what Classifier.load() threw for bytes that are
 //   not a bundle; `badOptions` the messages of the Errors that classify() threw for options
 //   it does not take (a title string where the options object goes, a misspelt key).
 //   `wasmMemoryBytes` is the wasm memory's size after classifying: memory only grows, so
 //   it is the peak (the threaded build's one memory is shared by every thread).
-//   `hardwareConcurrency` is navigator.hardwareConcurrency.
+//   `hardwareConcurrency` is navigator.hardwareConcurrency. `bytesReleased`: the bundle's
+//   buffer was detached by Classifier.load(bytes, { releaseBytes: true }), as the page loads.
 const params = new URLSearchParams(location.search);
 function stage(what) {
   postMessage({ stage: what });
@@ -53,6 +54,7 @@ async function fetchBytes(url) {
 let classifierPromise = null;
 let wasmModule = null;
 let wasmExports = null;
+let bytesReleased = false;
 
 /** init() the wasm module and Classifier.load() the bundle once; later calls reuse it. */
 function loadClassifier() {
@@ -88,7 +90,9 @@ function loadClassifier() {
     const bytes = await fetchBytes(bundle);
 
     stage('Classifier.load()');
-    return wasmModule.Classifier.load(bytes);
+    const classifier = wasmModule.Classifier.load(bytes, { releaseBytes: true });
+    bytesReleased = bytes.byteLength === 0;
+    return classifier;
   })();
   return classifierPromise;
 }
@@ -148,6 +152,7 @@ async function run(texts) {
     badOptions: badOptions(classifier),
     wasmMemoryBytes: wasmExports.memory.buffer.byteLength,
     hardwareConcurrency: navigator.hardwareConcurrency,
+    bytesReleased,
   };
 }
 

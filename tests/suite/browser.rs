@@ -42,6 +42,8 @@ struct BrowserRun {
     wasm_memory_bytes: u64,
     #[serde(rename = "hardwareConcurrency", default)]
     hardware_concurrency: u64,
+    #[serde(rename = "bytesReleased", default)]
+    bytes_released: bool,
 }
 
 #[derive(Deserialize)]
@@ -277,5 +279,9 @@ fn check_run(
         run.wasm_memory_bytes > 0 && run.wasm_memory_bytes < WASM_MEMORY_LIMIT_BYTES,
         "peak wasm memory {} bytes",
         run.wasm_memory_bytes
+    );
+    assert!(
+        run.bytes_released,
+        "Classifier.load(bytes, {{ releaseBytes: true }}) left the bundle's buffer attached"
     );
 }

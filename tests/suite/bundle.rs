@@ -187,7 +187,7 @@ fn refusal(bytes: &[u8]) -> String {
         Err(other) => panic!("expected a bundle error, got {other}"),
     };
     let checked = message(Bundle::from_bytes(bytes).map(|_| ()));
-    let opened = message(Bundle::open(bytes).map(|_| ()));
+    let opened = message(Bundle::open(bytes.to_vec()).map(|_| ()));
     assert_eq!(opened, checked, "open and from_bytes refuse alike");
     checked
 }
@@ -196,14 +196,14 @@ fn refusal(bytes: &[u8]) -> String {
 fn a_payload_hash_the_caller_checked_is_not_checked_again() {
     let mut wrong_hash = tiny_bundle("q8_0");
     wrong_hash[HEADER_LEN - 1] ^= 0x01;
-    assert!(Bundle::open_checked(&wrong_hash, PayloadHash::CheckedByCaller).is_ok());
+    assert!(Bundle::open_checked(wrong_hash.clone(), PayloadHash::CheckedByCaller).is_ok());
     assert!(refusal(&wrong_hash).contains("sha256 mismatch"));
 }
 
 #[test]
 fn open_builds_the_classifier_from_bytes_does() {
     let bytes = tiny_bundle("q8_0");
-    let (bundle, opened) = Bundle::open(&bytes).unwrap();
+    let (bundle, opened) = Bundle::open(bytes.clone()).unwrap();
     let checked = Bundle::from_bytes(&bytes).unwrap();
     assert_eq!(bundle.manifest, checked.manifest);
     let expected = checked.pipeline().unwrap().probabilities(&TEXTS).unwrap();

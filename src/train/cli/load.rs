@@ -13,7 +13,7 @@ pub fn load_model(path: &std::path::Path) -> anyhow::Result<Pipeline> {
     } else {
         std::fs::read(path)
             .map_err(|e| crate::Error::io(path, e))
-            .and_then(|bytes| Ok(Bundle::open(&bytes)?.1))
+            .and_then(|bytes| Ok(Bundle::open(bytes)?.1))
     };
     loaded.with_context(|| format!("cannot load the model {}", path.display()))
 }
