@@ -368,18 +368,22 @@ fn input(text: &str, title: Option<String>) -> String {
 impl ClassifierHandle {
     /// Verifies and loads a bundle (from `plotgenre export`).
     pub fn load(
-        bytes: &js_sys::Uint8Array,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | number[]")] bytes: JsValue,
         options: Option<LoadOptionsArg>,
     ) -> Result<ClassifierHandle, JsError> {
         let LoadOptions {
             payload_verified,
             release_bytes,
         } = self::options("load", options)?;
-        let owned = bytes.to_vec();
-        if release_bytes == Some(true) {
+        let array = bytes.dyn_into::<js_sys::Uint8Array>();
+        let owned = match &array {
+            Ok(array) => array.to_vec(),
+            Err(other) => js_sys::Uint8Array::new(other).to_vec(),
+        };
+        if let (Ok(array), Some(true)) = (&array, release_bytes) {
             // Best effort, as documented: a browser that cannot detach the
             // buffer leaves it to the garbage collector.
-            let _ = bytes.buffer().transfer_with_length(0);
+            let _ = array.buffer().transfer_with_length(0);
         }
         let hash = match payload_verified {
             Some(true) => PayloadHash::CheckedByCaller,
