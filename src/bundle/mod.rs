@@ -80,6 +80,7 @@ pub struct Bundle {
     pub manifest: Manifest,
     pub config: Config,
     pub tokenizer_json: String,
+    /// Empty in a bundle from [`Bundle::open`]: they moved into its pipeline.
     pub tensors: QTensors,
     /// Size of the bundle file in bytes.
     pub size: usize,
@@ -250,9 +251,11 @@ impl Bundle {
     /// [`Bundle::open`], the payload's hash checked or, where the caller
     /// has already checked it (the page does, with WebCrypto), not. The hash
     /// runs on one of rayon's threads while the others parse. The bundle's
-    /// bytes are freed once parsed, before the matrices are converted: in
-    /// wasm, whose memory never shrinks, that takes the load's peak from
-    /// bytes, tensors and matrices at once to tensors and matrices.
+    /// bytes are freed once parsed, before the matrices are converted, and
+    /// its tensors move into the pipeline (the returned bundle has none),
+    /// each matrix's blocks freed as it converts: in wasm, whose memory
+    /// never shrinks, the load's peak holds neither the bytes nor every
+    /// matrix twice.
     pub fn open_checked(bytes: Vec<u8>, hash: PayloadHash) -> Result<(Self, Pipeline)> {
         let (header, payload) = Header::checked(&bytes)?;
         let (verified, parsed) = rayon::join(
@@ -263,9 +266,10 @@ impl Bundle {
             || Self::parse(payload, bytes.len()),
         );
         verified?;
-        let bundle = parsed?;
+        let mut bundle = parsed?;
         drop(bytes);
-        let pipeline = bundle.pipeline()?;
+        let tensors = std::mem::take(&mut bundle.tensors);
+        let pipeline = bundle.pipeline_from(tensors)?;
         Ok((bundle, pipeline))
     }
 
@@ -286,7 +290,13 @@ impl Bundle {
         let config = Config::from_json(text(CONFIG_KEY)?.as_bytes())?;
         let tokenizer_json = text(TOKENIZER_KEY)?;
         let mut tensors = QTensors::new();
-        for name in content.tensor_infos.keys() {
+        // Largest first: each tensor is read into a buffer and then copied
+        // into its blocks, so the word embeddings (half the payload) pass
+        // through two copies while nothing else is held yet. Read last, they
+        // set the load's peak of memory, which in wasm is never given back.
+        let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+        names.sort_by_key(|name| std::cmp::Reverse(content.tensor_infos[*name].shape.elem_count()));
+        for name in names {
             let tensor = content
                 .tensor(&mut reader, name, &Device::Cpu)
                 .map_err(|e| invalid(format!("tensor {name}: {e}")))?;
@@ -329,7 +339,13 @@ impl Bundle {
 
     /// Builds the classifier the bundle describes.
     pub fn pipeline(&self) -> Result<Pipeline> {
-        let source = Source::quantized(self.tensors.clone());
+        self.pipeline_from(self.tensors.clone())
+    }
+
+    /// The classifier of this bundle's manifest, config and tokenizer over
+    /// `tensors`.
+    fn pipeline_from(&self, tensors: QTensors) -> Result<Pipeline> {
+        let source = Source::quantized(tensors);
         // Side by side on rayon's threads: the tokenizer parses while the
         // matrices convert.
         let (model, tokenizer) = rayon::join(

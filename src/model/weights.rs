@@ -5,7 +5,7 @@
 //! layer definition serves the f32 model and the quantized bundle.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Shape, Tensor};
@@ -90,7 +90,9 @@ pub type QTensors = HashMap<String, Arc<QTensor>>;
 pub enum Source {
     Dense(VarBuilder<'static>),
     Quantized {
-        tensors: Arc<QTensors>,
+        /// Shared by every sub-module's source. A block-quantized matrix
+        /// leaves it as it converts (see [`Source::matrix`]).
+        tensors: Arc<Mutex<QTensors>>,
         prefix: String,
     },
 }
@@ -120,7 +122,7 @@ impl Source {
     /// A source over quantized tensors with canonical names.
     pub fn quantized(tensors: QTensors) -> Self {
         Source::Quantized {
-            tensors: Arc::new(tensors),
+            tensors: Arc::new(Mutex::new(tensors)),
             prefix: String::new(),
         }
     }
@@ -140,7 +142,9 @@ impl Source {
     pub fn contains(&self, name: &str) -> bool {
         match self {
             Source::Dense(vb) => vb.contains_tensor(name),
-            Source::Quantized { tensors, prefix } => tensors.contains_key(&join(prefix, name)),
+            Source::Quantized { tensors, prefix } => {
+                lock(tensors).contains_key(&join(prefix, name))
+            }
         }
     }
 
@@ -156,17 +160,25 @@ impl Source {
         }
     }
 
-    /// A weight matrix `(out, in)`; a block-quantized one becomes an [`Int8Matrix`].
+    /// A weight matrix `(out, in)`; a block-quantized one becomes an [`Int8Matrix`]
+    /// and leaves the source, so that its blocks are freed as soon as nothing
+    /// else holds them (a bundle being loaded does not: [`crate::bundle::Bundle::open`]).
+    /// In wasm, whose memory never shrinks, that keeps the load's peak from
+    /// holding every matrix twice, as blocks and as integers.
     pub fn matrix(&self, out_dim: usize, in_dim: usize, name: &str) -> Result<Matrix> {
         let shape = Shape::from((out_dim, in_dim));
         match self {
             Source::Dense(vb) => Ok(Matrix::Dense(vb.get(shape, name)?)),
-            Source::Quantized { .. } => {
+            Source::Quantized { tensors, prefix } => {
                 let tensor = self.quantized_tensor(&shape, name)?;
                 let dense = tensor.dequantize(&Device::Cpu)?;
                 Ok(match tensor.dtype() {
                     GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => Matrix::Dense(dense),
-                    _ => Matrix::Int8(Arc::new(Int8Matrix::from_tensor(&dense)?)),
+                    _ => {
+                        let matrix = Int8Matrix::from_tensor(&dense)?;
+                        lock(tensors).remove(&join(prefix, name));
+                        Matrix::Int8(Arc::new(matrix))
+                    }
                 })
             }
         }
@@ -188,8 +200,9 @@ impl Source {
             return Err(Error::Weights(format!("{name} is not a quantized tensor")));
         };
         let full = join(prefix, name);
-        let tensor = tensors
+        let tensor = lock(tensors)
             .get(&full)
+            .cloned()
             .ok_or_else(|| Error::Weights(format!("missing tensor {full}")))?;
         if tensor.shape() != shape {
             return Err(Error::Weights(format!(
@@ -198,8 +211,14 @@ impl Source {
                 shape
             )));
         }
-        Ok(tensor.clone())
+        Ok(tensor)
     }
+}
+
+/// The tensors behind a lock no holder can leave half-changed (each holds it
+/// for one lookup or removal), so a poisoned one is still consistent.
+fn lock(tensors: &Mutex<QTensors>) -> std::sync::MutexGuard<'_, QTensors> {
+    tensors.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `prefix.name`, or `name` at the root.
