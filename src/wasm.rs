@@ -354,6 +354,40 @@ fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }
 
+/// The bundle in `bytes` and its classifier. A payload the caller has
+/// checked is read from its array tensor by tensor (the module never holds
+/// the whole file); anything else is copied in whole and its hash checked.
+/// With `release`, the caller's buffer is detached once read.
+fn open_bundle(
+    bytes: JsValue,
+    payload_verified: bool,
+    release: bool,
+) -> Result<(Bundle, Pipeline), crate::Error> {
+    let (array, given) = match bytes.dyn_into::<js_sys::Uint8Array>() {
+        Ok(array) => (array, true),
+        Err(other) => (js_sys::Uint8Array::new(&other), false),
+    };
+    let release = || {
+        if release && given {
+            // Best effort, as documented: a browser that cannot detach the
+            // buffer leaves it to the garbage collector.
+            let _ = array.buffer().transfer_with_length(0);
+        }
+    };
+    if payload_verified {
+        let bundle = Bundle::read_checked_in_pieces(array.length() as usize, |range| {
+            array
+                .subarray(range.start as u32, range.end as u32)
+                .to_vec()
+        });
+        release();
+        return on_pool(|| bundle?.build());
+    }
+    let owned = array.to_vec();
+    release();
+    on_pool(|| Bundle::open_checked(owned, PayloadHash::Check))
+}
+
 /// A title that counts: a blank one is none.
 fn present(title: Option<String>) -> Option<String> {
     title.filter(|t| !t.trim().is_empty())
@@ -375,21 +409,11 @@ impl ClassifierHandle {
             payload_verified,
             release_bytes,
         } = self::options("load", options)?;
-        let array = bytes.dyn_into::<js_sys::Uint8Array>();
-        let owned = match &array {
-            Ok(array) => array.to_vec(),
-            Err(other) => js_sys::Uint8Array::new(other).to_vec(),
-        };
-        if let (Ok(array), Some(true)) = (&array, release_bytes) {
-            // Best effort, as documented: a browser that cannot detach the
-            // buffer leaves it to the garbage collector.
-            let _ = array.buffer().transfer_with_length(0);
-        }
-        let hash = match payload_verified {
-            Some(true) => PayloadHash::CheckedByCaller,
-            _ => PayloadHash::Check,
-        };
-        let (bundle, pipeline) = on_pool(|| Bundle::open_checked(owned, hash))?;
+        let (bundle, pipeline) = open_bundle(
+            bytes,
+            payload_verified == Some(true),
+            release_bytes == Some(true),
+        )?;
         let manifest = bundle.manifest;
         let info = Info {
             format_version: FORMAT_VERSION,

@@ -22,10 +22,13 @@ const MAX_DIMS: u32 = 4;
 const DEFAULT_ALIGNMENT: u64 = 32;
 const ALIGNMENT_KEY: &[u8] = b"general.alignment";
 
-/// Checks that `payload` is a GGUF file whose every declared size fits in it.
-pub(super) fn check(payload: &[u8]) -> Result<(), String> {
+/// Checks that a GGUF payload of `payload_len` bytes, of which `head` is the
+/// beginning (all of it, or enough to hold its metadata and tensor list),
+/// declares only sizes that fit in it. A `head` too short to hold the list
+/// fails like a truncated payload: read more and check again.
+pub(super) fn check(head: &[u8], payload_len: u64) -> Result<(), String> {
     let mut reader = Reader {
-        bytes: payload,
+        bytes: head,
         at: 0,
         wide: true,
     };
@@ -60,11 +63,10 @@ pub(super) fn check(payload: &[u8]) -> Result<(), String> {
         let end = data_start
             .checked_add(offset)
             .and_then(|start| start.checked_add(bytes))
-            .filter(|&end| end <= payload.len() as u64);
+            .filter(|&end| end <= payload_len);
         if end.is_none() {
             return Err(format!(
-                "a tensor of {bytes} bytes at offset {offset} lies beyond the {}-byte payload",
-                payload.len()
+                "a tensor of {bytes} bytes at offset {offset} lies beyond the {payload_len}-byte payload"
             ));
         }
     }

@@ -22,7 +22,9 @@
 mod gguf;
 
 use std::io::Cursor;
+use std::ops::Range;
 
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::QTensor;
 use candle_core::Device;
@@ -138,7 +140,14 @@ impl Header {
     /// The header of `bytes`, checked to be this format version and to
     /// announce exactly the payload that follows, and that payload.
     fn checked(bytes: &[u8]) -> Result<(Self, &[u8])> {
-        let header = Self::parse(bytes)?;
+        let header = Self::checked_for(bytes, bytes.len())?;
+        Ok((header, &bytes[HEADER_LEN..]))
+    }
+
+    /// The header at the start of `head`, checked to be this format version
+    /// and to announce exactly the payload of a file of `file_len` bytes.
+    fn checked_for(head: &[u8], file_len: usize) -> Result<Self> {
+        let header = Self::parse(head)?;
         if header.version != FORMAT_VERSION {
             return Err(invalid(format!(
                 "format version {} is not the version {FORMAT_VERSION} this build reads; \
@@ -146,15 +155,14 @@ impl Header {
                 header.version
             )));
         }
-        let payload = &bytes[HEADER_LEN..];
-        if payload.len() as u64 != header.payload_len {
+        let payload_len = file_len - HEADER_LEN;
+        if payload_len as u64 != header.payload_len {
             return Err(invalid(format!(
-                "{} payload bytes where the header says {}: the file is truncated or has trailing data; download it again",
-                payload.len(),
+                "{payload_len} payload bytes where the header says {}: the file is truncated or has trailing data; download it again",
                 header.payload_len
             )));
         }
-        Ok((header, payload))
+        Ok(header)
     }
 
     /// Fails unless `payload` has the sha256 the header vouches for.
@@ -189,6 +197,11 @@ pub fn seal(payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+/// The first piece of a payload [`Bundle::read_checked_in_pieces`] reads
+/// for its metadata (the shipped bundle's is about 0.75 MB): 1 MiB, four
+/// times more on each retry.
+const FIRST_HEAD_BYTES: usize = 1 << 20;
 
 /// Bytes hashed per call into the hash: 64 KiB.
 const HASH_PIECE: usize = 1 << 16;
@@ -266,18 +279,64 @@ impl Bundle {
             || Self::parse(payload, bytes.len()),
         );
         verified?;
-        let mut bundle = parsed?;
+        let bundle = parsed?;
         drop(bytes);
-        let tensors = std::mem::take(&mut bundle.tensors);
-        let pipeline = bundle.pipeline_from(tensors)?;
-        Ok((bundle, pipeline))
+        bundle.build()
+    }
+
+    /// A bundle whose payload the caller has checked (as the page does, with
+    /// WebCrypto), read piece by piece through `read` (a range of the file's
+    /// `file_len` bytes): the header, the metadata, then each tensor. The
+    /// whole file is never copied at once, so in wasm, whose memory never
+    /// shrinks, the module never holds the 14 MB file beside the model: the
+    /// page reads its own copy this way. [`Bundle::build`] makes its
+    /// classifier.
+    pub fn read_checked_in_pieces(
+        file_len: usize,
+        mut read: impl FnMut(Range<usize>) -> Vec<u8>,
+    ) -> Result<Self> {
+        let header = Header::checked_for(&read(0..file_len.min(HEADER_LEN)), file_len)?;
+        let mut head_len = FIRST_HEAD_BYTES;
+        let head = loop {
+            let head = read(HEADER_LEN..HEADER_LEN + head_len.min(file_len - HEADER_LEN));
+            match gguf::check(&head, header.payload_len) {
+                Err(_) if head_len < file_len - HEADER_LEN => head_len *= 4,
+                checked => {
+                    checked.map_err(|e| invalid(format!("unreadable payload: {e}")))?;
+                    break head;
+                }
+            }
+        };
+        Self::parse_tensors(&head, file_len, |at| {
+            read(HEADER_LEN + at.start..HEADER_LEN + at.end)
+        })
+    }
+
+    /// The classifier, the bundle's tensors moved into it (the returned
+    /// bundle has none) and each matrix's blocks freed as it converts: in
+    /// wasm, the load's peak never holds every matrix twice.
+    pub fn build(mut self) -> Result<(Self, Pipeline)> {
+        let tensors = std::mem::take(&mut self.tensors);
+        let pipeline = self.pipeline_from(tensors)?;
+        Ok((self, pipeline))
     }
 
     /// The contents of a GGUF `payload` (of a bundle file of `size` bytes).
     fn parse(payload: &[u8], size: usize) -> Result<Self> {
-        gguf::check(payload).map_err(|e| invalid(format!("unreadable payload: {e}")))?;
-        let mut reader = Cursor::new(payload);
-        let content = gguf_file::Content::read(&mut reader)
+        gguf::check(payload, payload.len() as u64)
+            .map_err(|e| invalid(format!("unreadable payload: {e}")))?;
+        Self::parse_tensors(payload, size, |at| payload[at].to_vec())
+    }
+
+    /// The contents of a checked GGUF payload of which `head` is the
+    /// beginning (its metadata and tensor list at least), each tensor's
+    /// bytes got by `tensor_bytes` (a range of the payload).
+    fn parse_tensors(
+        head: &[u8],
+        size: usize,
+        mut tensor_bytes: impl FnMut(Range<usize>) -> Vec<u8>,
+    ) -> Result<Self> {
+        let content = gguf_file::Content::read(&mut Cursor::new(head))
             .map_err(|e| invalid(format!("unreadable payload: {e}")))?;
         let text = |key: &str| -> Result<String> {
             match content.metadata.get(key) {
@@ -297,9 +356,18 @@ impl Bundle {
         let mut names: Vec<&String> = content.tensor_infos.keys().collect();
         names.sort_by_key(|name| std::cmp::Reverse(content.tensor_infos[*name].shape.elem_count()));
         for name in names {
-            let tensor = content
-                .tensor(&mut reader, name, &Device::Cpu)
-                .map_err(|e| invalid(format!("tensor {name}: {e}")))?;
+            let info = &content.tensor_infos[name];
+            // gguf::check has bounded every tensor's range by the payload.
+            let start = (content.tensor_data_offset + info.offset) as usize;
+            let len = info.shape.elem_count() / info.ggml_dtype.block_size()
+                * info.ggml_dtype.type_size();
+            let tensor = qtensor_from_ggml(
+                info.ggml_dtype,
+                &tensor_bytes(start..start + len),
+                info.shape.dims().to_vec(),
+                &Device::Cpu,
+            )
+            .map_err(|e| invalid(format!("tensor {name}: {e}")))?;
             tensors.insert(name.clone(), std::sync::Arc::new(tensor));
         }
         let bundle = Bundle {

@@ -210,6 +210,46 @@ fn open_builds_the_classifier_from_bytes_does() {
     assert_eq!(opened.probabilities(&TEXTS).unwrap(), expected);
 }
 
+/// A bundle read piece by piece, as the page's module reads its caller-checked copy.
+fn in_pieces(bytes: &[u8]) -> Result<Bundle, Error> {
+    Bundle::read_checked_in_pieces(bytes.len(), |range| bytes[range].to_vec())
+}
+
+#[test]
+fn reading_in_pieces_builds_the_classifier_from_bytes_does() {
+    let bytes = tiny_bundle("q4_0");
+    let (bundle, pipeline) = in_pieces(&bytes).unwrap().build().unwrap();
+    let checked = Bundle::from_bytes(&bytes).unwrap();
+    assert_eq!(bundle.manifest, checked.manifest);
+    assert!(
+        bundle.tensors.is_empty(),
+        "the tensors moved into the pipeline"
+    );
+    let expected = checked.pipeline().unwrap().probabilities(&TEXTS).unwrap();
+    assert_eq!(pipeline.probabilities(&TEXTS).unwrap(), expected);
+}
+
+#[test]
+fn reading_in_pieces_refuses_what_from_bytes_refuses_but_the_hash() {
+    let good = tiny_bundle("q8_0");
+    let mut wrong_hash = good.clone();
+    wrong_hash[HEADER_LEN - 1] ^= 0x01;
+    assert!(
+        in_pieces(&wrong_hash).is_ok(),
+        "the caller checked the hash"
+    );
+    for damaged in [
+        good[..good.len() - 1].to_vec(),
+        good[..HEADER_LEN + 40].to_vec(),
+        b"PK\x03\x04".to_vec(),
+    ] {
+        let Err(Error::Bundle(pieces)) = in_pieces(&damaged) else {
+            panic!("a damaged bundle was read in pieces");
+        };
+        assert_eq!(pieces, refusal(&damaged));
+    }
+}
+
 #[test]
 fn damaged_and_foreign_files_are_refused_with_the_reason() {
     let good = tiny_bundle("q8_0");
