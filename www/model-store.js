@@ -120,7 +120,7 @@ async function readExactly(body, total, onProgress) {
       if (!done && received < total) buffer = value.buffer;
       return done ? null : value;
     }
-    : await (async () => {
+    : (() => {
       const plain = body.getReader();
       return async () => {
         const { done, value } = await plain.read();

@@ -300,7 +300,7 @@ impl Bundle {
         let head = loop {
             let head = read(HEADER_LEN..HEADER_LEN + head_len.min(file_len - HEADER_LEN));
             match gguf::check(&head, header.payload_len) {
-                Err(_) if head_len < file_len - HEADER_LEN => head_len *= 4,
+                Err(_) if head_len < file_len - HEADER_LEN => head_len = head_len.saturating_mul(4),
                 checked => {
                     checked.map_err(|e| invalid(format!("unreadable payload: {e}")))?;
                     break head;
