@@ -88,16 +88,6 @@ pub struct Bundle {
     pub size: usize,
 }
 
-/// Whether [`Bundle::open_checked`] hashes the payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayloadHash {
-    /// Check the payload against the header's sha256.
-    Check,
-    /// The caller has checked it (bytes `HEADER_LEN..` against bytes 20..52),
-    /// e.g. with the browser's native WebCrypto, 60 ms faster than wasm.
-    CheckedByCaller,
-}
-
 /// Header fields, read before anything else is trusted.
 struct Header {
     version: u32,
@@ -254,28 +244,17 @@ impl Bundle {
         Self::parse(payload, bytes.len())
     }
 
-    /// Verifies bundle bytes and builds their classifier; the bytes are
-    /// taken so that they are freed before the matrices convert (see
-    /// [`Bundle::open_checked`]). Nothing is returned unless the hash matches.
+    /// Verifies bundle bytes and builds their classifier, the payload's
+    /// hash checked on one of rayon's threads while the others parse;
+    /// nothing is returned unless it matches. The bytes are taken, and freed
+    /// once parsed, before the matrices are converted (see
+    /// [`Bundle::build`]): in wasm, whose memory never shrinks, the load's
+    /// peak does not hold them. A payload its caller has already checked is
+    /// read with [`Bundle::read_checked_in_pieces`].
     pub fn open(bytes: Vec<u8>) -> Result<(Self, Pipeline)> {
-        Self::open_checked(bytes, PayloadHash::Check)
-    }
-
-    /// [`Bundle::open`], the payload's hash checked or, where the caller
-    /// has already checked it (the page does, with WebCrypto), not. The hash
-    /// runs on one of rayon's threads while the others parse. The bundle's
-    /// bytes are freed once parsed, before the matrices are converted, and
-    /// its tensors move into the pipeline (the returned bundle has none),
-    /// each matrix's blocks freed as it converts: in wasm, whose memory
-    /// never shrinks, the load's peak holds neither the bytes nor every
-    /// matrix twice.
-    pub fn open_checked(bytes: Vec<u8>, hash: PayloadHash) -> Result<(Self, Pipeline)> {
         let (header, payload) = Header::checked(&bytes)?;
         let (verified, parsed) = rayon::join(
-            || match hash {
-                PayloadHash::Check => header.verify(payload),
-                PayloadHash::CheckedByCaller => Ok(()),
-            },
+            || header.verify(payload),
             || Self::parse(payload, bytes.len()),
         );
         verified?;
