@@ -4,7 +4,8 @@
 # sampled down; every choice scored on the unseen-title validation rows),
 # blend in a TF-IDF logistic regression over the same tokens (C, share,
 # temperature and thresholds on validation), export the page's bundle with
-# its manifest (the bundle measures itself on the test split), then score
+# its manifest (its decisions tuned again on its own validation
+# probabilities; it measures itself on the test split), then score
 # the f32 folder and the bundle on every test split: whole, unseen-title and
 # per source. Seeds are fixed; SOURCE_DATE_EPOCH fixes the bundle's date.
 set -euo pipefail

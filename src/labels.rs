@@ -57,6 +57,32 @@ impl Rule {
     }
 }
 
+/// Which genres a capped decision keeps when more pass than the cap allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapOrder {
+    /// The most probable ones.
+    #[default]
+    Probability,
+    /// Those furthest past the threshold they are held to, so that a rare
+    /// genre with a low threshold of its own is not crowded out by frequent
+    /// ones that barely pass theirs.
+    Margin,
+}
+
+impl CapOrder {
+    /// Both orders, the default first (it wins ties in tuning).
+    pub const ALL: [CapOrder; 2] = [CapOrder::Probability, CapOrder::Margin];
+
+    /// The snake_case name used in JSON files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CapOrder::Probability => "probability",
+            CapOrder::Margin => "margin",
+        }
+    }
+}
+
 /// Everything `thresholds.json` holds: what the page needs to decide.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
@@ -71,6 +97,9 @@ pub struct Thresholds {
     /// predicted: the most any training plot has (IMDb lists three).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_genres: Option<usize>,
+    /// Which genres the cap keeps (bundles older than this field: the most probable).
+    #[serde(default, skip_serializing_if = "is_probability")]
+    pub cap_order: CapOrder,
     /// Genres (label indexes) the global rules hold to their own
     /// `per_label` threshold: rare genres the global threshold would leave
     /// almost never predicted on validation.
@@ -89,6 +118,7 @@ impl Thresholds {
             global: 0.5,
             per_label: vec![0.5; labels],
             max_genres: None,
+            cap_order: CapOrder::Probability,
             own_threshold_labels: Vec::new(),
         }
     }
@@ -134,24 +164,36 @@ impl Thresholds {
         }
     }
 
+    /// The threshold genre `label` is held to under `rule` (`None`: argmax).
+    pub fn threshold_under(&self, label: usize, rule: Rule) -> Option<f32> {
+        match rule {
+            Rule::Global | Rule::GlobalTop1 => Some(self.global_threshold(label)),
+            Rule::PerLabel | Rule::PerLabelTop1 => Some(self.per_label[label]),
+            Rule::Argmax => None,
+        }
+    }
+
     /// Predicted flags for one row of calibrated probabilities under `rule`.
     pub fn decide(&self, probabilities: &[f32], rule: Rule) -> Vec<bool> {
         let top = argmax(probabilities);
         let mut flags: Vec<bool> = probabilities
             .iter()
             .enumerate()
-            .map(|(i, &p)| match rule {
-                Rule::Global => p >= self.global_threshold(i),
-                Rule::GlobalTop1 => p >= self.global_threshold(i) || Some(i) == top,
-                Rule::PerLabel => p >= self.per_label[i],
-                Rule::PerLabelTop1 => p >= self.per_label[i] || Some(i) == top,
-                Rule::Argmax => Some(i) == top,
+            .map(|(i, &p)| {
+                let top1 = matches!(rule, Rule::GlobalTop1 | Rule::PerLabelTop1 | Rule::Argmax);
+                self.threshold_under(i, rule).is_some_and(|t| p >= t) || (top1 && Some(i) == top)
             })
             .collect();
         if let Some(most) = self.max_genres {
             let mut picked: Vec<usize> = (0..flags.len()).filter(|&i| flags[i]).collect();
             if picked.len() > most {
-                picked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+                let key = |i: usize| match self.cap_order {
+                    CapOrder::Probability => probabilities[i],
+                    CapOrder::Margin => {
+                        probabilities[i] - self.threshold_under(i, rule).unwrap_or(0.0)
+                    }
+                };
+                picked.sort_by(|&a, &b| key(b).total_cmp(&key(a)));
                 for &i in &picked[most..] {
                     flags[i] = false;
                 }
@@ -159,6 +201,11 @@ impl Thresholds {
         }
         flags
     }
+}
+
+/// Whether `order` is the default one, left out of `thresholds.json`.
+fn is_probability(order: &CapOrder) -> bool {
+    *order == CapOrder::Probability
 }
 
 /// Index of the largest value (the first on ties); `None` when empty.

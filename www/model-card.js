@@ -52,7 +52,8 @@ function decisionRule(info) {
     per_label_top1: `a genre counts from its own threshold${top}`,
     argmax: 'the most probable genre',
   }[info.rule] ?? info.rule;
-  return info.maxGenres ? `${rule}; at most ${info.maxGenres} genres per plot` : rule;
+  const kept = info.capOrder === 'margin' ? ', those furthest past their thresholds' : '';
+  return info.maxGenres ? `${rule}; at most ${info.maxGenres} genres per plot${kept}` : rule;
 }
 
 function genreCount(info) {

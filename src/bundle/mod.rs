@@ -60,6 +60,11 @@ pub struct Provenance {
     pub created: String,
     /// Test metrics of the model under its own rule, as `eval --json` prints them.
     pub metrics: serde_json::Value,
+    /// How `export` tuned the decisions on the bundle's own validation
+    /// probabilities: the criterion and every candidate's score (null when
+    /// it did not).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub decisions: serde_json::Value,
 }
 
 /// What the classifier needs besides weights, config and tokenizer.

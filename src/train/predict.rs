@@ -8,7 +8,7 @@ use std::path::Path;
 use indicatif::ProgressBar;
 
 use super::atomic;
-use crate::labels::{Rule, Thresholds};
+use crate::labels::{CapOrder, Rule, Thresholds};
 use crate::pipeline::Pipeline;
 use crate::table::{self, Table};
 use crate::tokenize::{model_input, normalize_text};
@@ -328,7 +328,11 @@ pub fn describe_rule(thresholds: &Thresholds, labels: &[String]) -> String {
         Rule::Argmax => "the most probable genre".to_string(),
     };
     if let Some(most) = thresholds.max_genres {
-        rule.push_str(&format!("; at most {most}, the most probable"));
+        let kept = match thresholds.cap_order {
+            CapOrder::Probability => "the most probable",
+            CapOrder::Margin => "those furthest past their thresholds",
+        };
+        rule.push_str(&format!("; at most {most}, {kept}"));
     }
     rule
 }

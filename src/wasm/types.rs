@@ -133,6 +133,8 @@ export interface ModelInfo {
   ownThresholdGenres: string[];
   /** At most this many genres are predicted (null: no cap). */
   maxGenres: number | null;
+  /** Which genres the cap keeps: the most probable, or those furthest past their thresholds. */
+  capOrder: "probability" | "margin";
   provenance: Provenance;
   /** Which build of the module runs: "threads" (the kernels on a pool of Web Workers,
    * after `initThreadPool`) or "single" (one thread). */
@@ -298,6 +300,8 @@ pub(super) struct Info {
     pub(super) own_threshold_genres: Vec<String>,
     /// The page's threshold slider keeps to the model's genre cap.
     pub(super) max_genres: Option<usize>,
+    /// Which genres the cap keeps: `probability` or `margin`.
+    pub(super) cap_order: &'static str,
     pub(super) provenance: JsProvenance,
 }
 
@@ -319,6 +323,7 @@ impl Info {
             temperature: thresholds.temperature,
             global_threshold: thresholds.global,
             max_genres: thresholds.max_genres,
+            cap_order: thresholds.cap_order.name(),
             per_label_thresholds: thresholds.per_label,
             provenance: manifest.provenance.into(),
         }

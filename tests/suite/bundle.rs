@@ -5,7 +5,7 @@
 use crate::common;
 
 use plotgenre::bundle::{Bundle, Manifest, Provenance, FORMAT_VERSION, HEADER_LEN};
-use plotgenre::labels::{Rule, Task, Thresholds};
+use plotgenre::labels::{CapOrder, Rule, Task, Thresholds};
 use plotgenre::model::{weights, Config};
 use plotgenre::pipeline::Pipeline;
 use plotgenre::tokenize::DEFAULT_MAX_LENGTH;
@@ -29,6 +29,7 @@ fn manifest(config: &Config) -> Manifest {
             global: 0.45,
             per_label: (0..labels.len()).map(|i| 0.3 + 0.1 * i as f32).collect(),
             max_genres: None,
+            cap_order: CapOrder::Probability,
             own_threshold_labels: Vec::new(),
         },
         labels,
@@ -39,6 +40,7 @@ fn manifest(config: &Config) -> Manifest {
             training_data: "none".into(),
             created: "2026-11-23T00:00:00Z".into(),
             metrics: serde_json::json!({"micro_f1": 0.5}),
+            decisions: serde_json::Value::Null,
         },
     }
 }

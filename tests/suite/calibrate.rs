@@ -2,7 +2,7 @@
 //! thresholds with their fallback, temperature scaling, the rules, and the
 //! choice of rule and of genre cap on held-out folds.
 
-use plotgenre::labels::{self, Rule, Task, Thresholds};
+use plotgenre::labels::{self, CapOrder, Rule, Task, Thresholds};
 use plotgenre::train::eval::calibrate;
 use plotgenre::train::eval::criterion::Criterion;
 use plotgenre::train::eval::metrics;
@@ -74,6 +74,7 @@ fn rules_decide_as_documented() {
         global: 0.5,
         per_label: vec![0.2, 0.9, 0.5],
         max_genres: None,
+        cap_order: CapOrder::Probability,
         own_threshold_labels: Vec::new(),
     };
     let row = [0.3, 0.45, 0.1];
@@ -188,14 +189,16 @@ fn the_genre_cap_is_chosen_on_held_out_rows_below_the_datas_own() {
     let criterion = Criterion::all_rows(logits.len());
     let (tuned, scores) =
         calibrate::tune_cap(&logits, &truth, Task::MultiLabel, 10, Some(3), &criterion);
-    let caps: Vec<usize> = scores.iter().map(|s| s.max_genres).collect();
+    let candidates: Vec<(usize, CapOrder)> =
+        scores.iter().map(|s| (s.max_genres, s.order)).collect();
+    let both = |cap| CapOrder::ALL.map(|order| (cap, order));
     assert_eq!(
-        caps,
-        [3, 2, 1],
-        "every cap from the data's own down is scored"
+        candidates,
+        [both(3), both(2), both(1)].concat(),
+        "every cap from the data's own down is scored, in either order"
     );
     assert_eq!(tuned.thresholds.max_genres, Some(1));
-    assert!(scores[2].score.score > scores[0].score.score, "{scores:?}");
+    assert!(scores[4].score.score > scores[0].score.score, "{scores:?}");
 
     // Rows of any number of genres keep the data's cap: fewer loses recall.
     let (logits, truth) = exchangeable_genres(400, 20);
@@ -205,6 +208,32 @@ fn the_genre_cap_is_chosen_on_held_out_rows_below_the_datas_own() {
         tuned.thresholds.max_genres >= Some(4),
         "{:?}",
         tuned.thresholds.max_genres
+    );
+}
+
+#[test]
+fn a_margin_cap_keeps_the_genre_furthest_past_its_own_threshold() {
+    // Genre 0 barely passes the global 0.5; genre 2 is held to its own 0.1
+    // and passes it by far more, though it is less probable.
+    let thresholds = Thresholds {
+        global: 0.5,
+        per_label: vec![0.5, 0.5, 0.1],
+        max_genres: Some(1),
+        own_threshold_labels: vec![2],
+        ..Thresholds::untuned(Rule::Global, 3)
+    };
+    let p = [0.55, 0.2, 0.3];
+    assert_eq!(thresholds.decide(&p, Rule::Global), [true, false, false]);
+    let margin = Thresholds {
+        cap_order: CapOrder::Margin,
+        ..thresholds
+    };
+    assert_eq!(margin.decide(&p, Rule::Global), [false, false, true]);
+    // Under a per-genre rule every genre's margin is over its own threshold.
+    assert_eq!(margin.decide(&p, Rule::PerLabel), [false, false, true]);
+    assert_eq!(
+        margin.decide(&[0.9, 0.2, 0.3], Rule::PerLabel),
+        [true, false, false]
     );
 }
 

@@ -3,8 +3,9 @@
 //! `Thresholds::decide` (on probabilities in label order). This test keeps the
 //! two from drifting: on the shipped bundle's real outputs for movies test
 //! plots, under every rule a bundle can carry (global, per-genre, either with
-//! the top-1 fallback, argmax), with and without a genre cap and rare genres'
-//! own thresholds, at thresholds
+//! the top-1 fallback, argmax), with and without a genre cap (keeping the
+//! most probable genres or those furthest past their thresholds) and rare
+//! genres' own thresholds, at thresholds
 //! moved up and down, both must predict the same genres.
 //! Needs node; skips without the shipped bundle or ../shared/data.
 
@@ -13,7 +14,7 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use plotgenre::labels::{Rule, Thresholds};
+use plotgenre::labels::{CapOrder, Rule, Thresholds};
 use plotgenre::pipeline::Classification;
 use plotgenre::train::data::dataset::Dataset;
 use plotgenre::train::data::formats::Format;
@@ -34,11 +35,11 @@ const OWN: [&[usize]; 2] = [&[], &[0, 10, 26]];
 /// Moves of every threshold, as the slider makes them.
 const SHIFTS: [f32; 5] = [-0.3, -0.1, 0.0, 0.1, 0.3];
 
-/// `base` under `rule`, `cap` and `own` thresholds, every threshold moved by `shift`
-/// and clamped to [0, 1].
+/// `base` under `rule`, `cap` kept in `order` and `own` thresholds, every
+/// threshold moved by `shift` and clamped to [0, 1].
 fn variant(
     base: &Thresholds,
-    (rule, cap, own): (Rule, Option<usize>, &[usize]),
+    (rule, (cap, order), own): (Rule, (Option<usize>, CapOrder), &[usize]),
     shift: f32,
 ) -> Thresholds {
     let moved = |t: f32| (t + shift).clamp(0.0, 1.0);
@@ -47,6 +48,7 @@ fn variant(
         global: moved(base.global),
         per_label: base.per_label.iter().map(|&t| moved(t)).collect(),
         max_genres: cap,
+        cap_order: order,
         own_threshold_labels: own.to_vec(),
         ..base.clone()
     }
@@ -61,6 +63,7 @@ fn info(labels: &[String], thresholds: &Thresholds) -> Value {
         "perLabelThresholds": thresholds.per_label,
         "ownThresholdGenres": thresholds.own_threshold_labels.iter().map(|&l| &labels[l]).collect::<Vec<_>>(),
         "maxGenres": thresholds.max_genres,
+        "capOrder": thresholds.cap_order.name(),
     })
 }
 
@@ -117,6 +120,7 @@ fn decide_js_predicts_what_rust_predicts_under_every_rule() {
         let settings = RULES
             .into_iter()
             .flat_map(|rule| CAPS.map(|cap| (rule, cap)))
+            .flat_map(|(rule, cap)| CapOrder::ALL.map(|order| (rule, (cap, order))))
             .flat_map(|(rule, cap)| OWN.map(|own| (rule, cap, own)));
         for setting in settings {
             for shift in SHIFTS {

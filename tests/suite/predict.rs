@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use indicatif::ProgressBar;
-use plotgenre::labels::{Rule, Thresholds};
+use plotgenre::labels::{CapOrder, Rule, Thresholds};
 use plotgenre::pipeline::Pipeline;
 use plotgenre::train::predict::{self, Columns, PlotRows, Summary};
 
@@ -118,6 +118,7 @@ fn written_probabilities_give_the_written_genres_under_the_printed_rule() {
         global: threshold,
         per_label: vec![threshold; 5],
         max_genres: None,
+        cap_order: CapOrder::Probability,
         own_threshold_labels: Vec::new(),
     });
     let rule = predict::describe_rule(&model.thresholds, &model.labels);
@@ -144,6 +145,9 @@ fn the_rule_names_top_one_and_the_cap() {
         predict::describe_rule(&thresholds, &labels),
         "each genre with p >= 0.5, and the most probable one; at most 3, the most probable"
     );
+    thresholds.cap_order = CapOrder::Margin;
+    assert!(predict::describe_rule(&thresholds, &labels)
+        .ends_with("at most 3, those furthest past their thresholds"));
     thresholds.rule = Rule::PerLabel;
     thresholds.max_genres = None;
     assert!(predict::describe_rule(&thresholds, &labels).contains("g4 0.5"));

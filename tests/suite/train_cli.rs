@@ -398,7 +398,43 @@ fn exported_micro_f1(
         .metrics;
     assert_eq!(recorded["bundle"]["micro_f1"].as_f64(), Some(micro_f1));
     assert!(recorded["f32"]["micro_f1"].is_number(), "{recorded}");
+    assert_tuning_a_bundle_again_keeps_it(dir, &bundle, data);
     micro_f1
+}
+
+/// `export --model BUNDLE` keeps the bundle's stored weights byte for byte
+/// and, tuning on the same probabilities, the decisions and figures the
+/// first export chose, and records every rule, and every cap in both orders.
+fn assert_tuning_a_bundle_again_keeps_it(dir: &Path, bundle: &Path, data: &Path) {
+    let again = dir.join("again.plotgenre");
+    let mut export = with_data("export", path_str(data));
+    export.extend(["--model", path_str(bundle), "--out", path_str(&again)].map(String::from));
+    let output = run_ok(&mut plotgenre(&export));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("decisions tuned on the bundle's own"),
+        "{output:?}"
+    );
+    let [first, second] =
+        [bundle, &again].map(|path| Bundle::from_bytes(&std::fs::read(path).unwrap()).unwrap());
+    let stored = |b: &Bundle| {
+        let mut tensors: Vec<(String, Vec<u8>)> = (b.tensors.iter())
+            .map(|(name, t)| (name.clone(), t.data().unwrap().to_vec()))
+            .collect();
+        tensors.sort();
+        tensors
+    };
+    assert!(stored(&first) == stored(&second), "the weights changed");
+    assert_eq!(first.manifest.thresholds, second.manifest.thresholds);
+    let metrics = |b: &Bundle| b.manifest.provenance.metrics["bundle"].clone();
+    assert_eq!(metrics(&first), metrics(&second));
+    let decisions = &second.manifest.provenance.decisions;
+    assert_eq!(
+        decisions["rule_selection"].as_array().map(Vec::len),
+        Some(4)
+    );
+    let caps = decisions["cap_selection"].as_array().unwrap();
+    let by = |order: &str| caps.iter().filter(|c| c["order"] == order).count();
+    assert_eq!(by("probability"), by("margin"), "{caps:?}");
 }
 
 /// The tensors of a safetensors file, as raw bytes by name.

@@ -84,13 +84,15 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Trained model folder (from `train`).
-    #[arg(long, value_name = "DIR")]
+    /// Trained model folder (from `train`), or a bundle (from `export`)
+    /// whose decisions to tune again on --data, its stored weights kept.
+    #[arg(long, value_name = "DIR|FILE")]
     pub model: PathBuf,
     /// Storage of the embeddings and linear layers: one type for both, or
     /// EMBEDDINGS/LINEARS (e.g. q8_0/q4k). Types: f32, f16, q8_0, q5_0, q4_0,
     /// q4_1, q6k, q5k, q4k. k-quants need rows that are multiples of 256
     /// values; narrower rows fall back to q4_0 (q4k), q5_0 (q5k) or q8_0.
+    /// A bundle keeps its own.
     #[arg(long, value_name = "Q", default_value = export::DEFAULT_QUANTIZATION)]
     pub quant: export::Quantization,
     /// Bundle file to write.
@@ -107,9 +109,10 @@ pub struct ExportArgs {
         default_value = "sentence-transformers/all-MiniLM-L6-v2"
     )]
     pub base_model: String,
-    /// The data the folder was trained on (same --format and --data): the
-    /// bundle then measures itself on its test split and records the figures,
-    /// which the page shows as its own.
+    /// The data the model was trained on (same --format and --data): the
+    /// bundle's decisions are then tuned on its own validation
+    /// probabilities, and it measures itself on the test split and records
+    /// the figures, which the page shows as its own.
     #[command(flatten)]
     pub data: Option<DataArgs>,
 }

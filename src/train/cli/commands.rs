@@ -56,15 +56,23 @@ pub fn run() -> anyhow::Result<()> {
         Command::Explain(args) => explain(args),
         Command::Export(args) => {
             let dataset = args.data.as_ref().map(DataArgs::load).transpose()?;
-            let test = dataset.as_ref().map(|d| export::TestRows {
-                examples: &d.test,
-                labels: &d.labels,
-            });
-            let exported =
-                export::export(&args.model, args.quant, &args.base_model, &args.out, test)
-                    .with_context(|| format!("cannot export {}", args.model.display()))?;
+            let exported = export::export(
+                &args.model,
+                args.quant,
+                &args.base_model,
+                &args.out,
+                dataset.as_ref(),
+            )
+            .with_context(|| format!("cannot export {}", args.model.display()))?;
             for fallback in &exported.fallbacks {
                 println!("stored as {fallback} (rows do not fit the asked type's blocks)");
+            }
+            if let Some((thresholds, labels)) = &exported.tuned {
+                println!(
+                    "decisions tuned on the bundle's own validation probabilities: {} (temperature {:.3})",
+                    predict::describe_rule(thresholds, labels),
+                    thresholds.temperature
+                );
             }
             println!(
                 "wrote {} ({:.2} MB, {})",
@@ -238,7 +246,7 @@ fn add_lexical(args: LexicalArgs) -> anyhow::Result<()> {
     }
     let cap = outcome.thresholds.max_genres;
     println!(
-        "{} features; C {}; share {:.1}; decision rule {} (temperature {:.3}, global threshold {:.2}, at most {} genres{})",
+        "{} features; C {}; share {:.1}; decision rule {} (temperature {:.3}, global threshold {:.2}, at most {} genres by {}{})",
         outcome.features,
         outcome.c,
         outcome.share,
@@ -246,6 +254,7 @@ fn add_lexical(args: LexicalArgs) -> anyhow::Result<()> {
         outcome.thresholds.temperature,
         outcome.thresholds.global,
         cap.map_or("any".to_string(), |n| n.to_string()),
+        outcome.thresholds.cap_order.name(),
         (outcome.thresholds.own_thresholds_in_words(&outcome.labels))
             .map_or(String::new(), |own| format!("; rare genres at their own: {own}")),
     );

@@ -1,6 +1,7 @@
-//! `export`: turns a trained model folder into the quantized bundle the page
-//! loads. Embeddings and linear layers get the chosen quantization; biases
-//! and LayerNorm weights stay f32 (a few thousand values that every output
+//! `export`: turns a trained model folder (or a bundle, to tune its
+//! decisions again) into the quantized bundle the page loads. Embeddings
+//! and linear layers get the chosen quantization; biases and LayerNorm
+//! weights stay f32 (a few thousand values that every output
 //! depends on), the small classification head f16 (f32 in an f32 export).
 //! A lexical model's weights are quantized like the linears, its IDF table
 //! kept in f16.
@@ -13,13 +14,15 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Tensor;
 use rand::SeedableRng;
 
-use super::rounding;
+use std::sync::Arc;
+
+use super::{decisions, rounding};
 use crate::bundle::{Bundle, Manifest, Provenance};
 use crate::labels::{Task, Thresholds};
 use crate::model::{lexical, weights, Config, Head, Tensors};
 use crate::tokenize::DEFAULT_MAX_LENGTH;
 use crate::train::atomic;
-use crate::train::data::dataset::Example;
+use crate::train::data::dataset::Dataset;
 use crate::train::eval::evaluate;
 use crate::train::model_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TOKENIZER_FILE};
 use crate::{Error, Result};
@@ -193,25 +196,68 @@ pub struct Exported {
     pub sha256: String,
     /// Matrices stored in another type than asked, as `name: type`.
     pub fallbacks: Vec<String>,
+    /// The decisions tuned on the bundle's own probabilities (with data),
+    /// over its labels.
+    pub tuned: Option<(Thresholds, Vec<String>)>,
 }
 
-/// The split a bundle measures itself on at export: its rows and the label
-/// set of the data they come from.
-pub struct TestRows<'a> {
-    pub examples: &'a [Example],
-    pub labels: &'a [String],
+/// A bundle's parts before they are written.
+struct Parts {
+    manifest: Manifest,
+    config: Config,
+    tokenizer_json: String,
+    tensors: Vec<(String, QTensor)>,
+    /// Matrices stored in another type than asked, as `name: type`.
+    fallbacks: Vec<String>,
 }
 
-/// Quantizes the model in `model` and writes its bundle to `out` atomically.
-/// With `test`, the bundle records its own figures there next to the f32
-/// folder's, so the page shows those of the model it runs.
+impl Parts {
+    fn to_bytes(&self) -> Result<Vec<u8>> {
+        Bundle::to_bytes(
+            &self.manifest,
+            &self.config,
+            &self.tokenizer_json,
+            &self.tensors,
+        )
+    }
+}
+
+/// Writes the bundle of `model` to `out` atomically: a trained folder
+/// quantized as `quantization` says, or a bundle file with its stored
+/// weights kept (`quantization` is then unused). With `data` (what the
+/// model was trained on), the decisions are tuned on the bundle's own
+/// validation probabilities (see [`decisions`]) and the bundle records its
+/// test figures next to the f32 folder's, so the page shows those of the
+/// model it runs.
 pub fn export(
     model: &Path,
     quantization: Quantization,
     base_model: &str,
     out: &Path,
-    test: Option<TestRows<'_>>,
+    data: Option<&Dataset>,
 ) -> Result<Exported> {
+    let mut parts = if model.is_file() {
+        from_bundle(model)?
+    } else {
+        from_folder(model, quantization, base_model)?
+    };
+    if let Some(dataset) = data {
+        tune_and_measure(&mut parts, dataset, model)?;
+    }
+    let bytes = parts.to_bytes()?;
+    atomic::write(out, &bytes)?;
+    let manifest = parts.manifest;
+    Ok(Exported {
+        bytes: bytes.len(),
+        sha256: crate::bundle::sha256_hex(&bytes),
+        fallbacks: parts.fallbacks,
+        tuned: data.map(|_| (manifest.thresholds, manifest.labels)),
+    })
+}
+
+/// The parts of a trained folder's bundle: its weights quantized, its
+/// f32 test figures in the provenance.
+fn from_folder(model: &Path, quantization: Quantization, base_model: &str) -> Result<Parts> {
     let problem = |problem: String| Error::Model {
         path: model.to_path_buf(),
         problem,
@@ -224,10 +270,9 @@ pub fn export(
     let mut tensors = weights::from_safetensors(&model_dir::read(model, MODEL_FILE)?)?;
     let mut config = description.config;
     keep_reachable_positions(&mut tensors, &mut config, description.max_length)?;
-
     let quantized = quantize(&tensors, quantization)?;
     let rule = description.thresholds.rule.name();
-    let mut manifest = Manifest {
+    let manifest = Manifest {
         task: description.task,
         labels: description.labels,
         max_length: description.max_length,
@@ -242,32 +287,71 @@ pub fn export(
                 "rows": metrics["test"]["rows"],
                 "f32": metrics["test"]["rules"][rule],
             }),
+            decisions: serde_json::Value::Null,
         },
         thresholds: description.thresholds,
     };
-    let mut bytes = Bundle::to_bytes(&manifest, &config, &tokenizer_json, &quantized.tensors)?;
-    if let Some(test) = test {
-        let pipeline = Bundle::from_bytes(&bytes)?.pipeline()?;
-        let report = evaluate::evaluate_split(&pipeline, test.examples, test.labels)?;
-        if metrics["test"]["rows"].as_u64() != Some(report.rows as u64) {
-            return Err(problem(format!(
-                "it was tested on {} rows, the data given has {} test rows: pass the --format and --data it was trained on",
-                metrics["test"]["rows"], report.rows
-            )));
-        }
-        let own = report
-            .rules
-            .get(rule)
-            .ok_or_else(|| problem(format!("no {rule} figures")))?;
-        manifest.provenance.metrics["bundle"] = serde_json::to_value(own)?;
-        bytes = Bundle::to_bytes(&manifest, &config, &tokenizer_json, &quantized.tensors)?;
-    }
-    atomic::write(out, &bytes)?;
-    Ok(Exported {
-        bytes: bytes.len(),
-        sha256: crate::bundle::sha256_hex(&bytes),
+    Ok(Parts {
+        manifest,
+        config,
+        tokenizer_json,
+        tensors: quantized.tensors,
         fallbacks: quantized.fallbacks,
     })
+}
+
+/// The parts of a bundle file, its stored weights as they are.
+fn from_bundle(model: &Path) -> Result<Parts> {
+    let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
+    let bundle = Bundle::from_bytes(&bytes)?;
+    let mut tensors: Vec<(String, QTensor)> = (bundle.tensors.into_iter())
+        .map(|(name, tensor)| {
+            let tensor = Arc::into_inner(tensor)
+                .ok_or_else(|| Error::Bundle(format!("tensor {name} is shared")))?;
+            Ok((name, tensor))
+        })
+        .collect::<Result<_>>()?;
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut manifest = bundle.manifest;
+    manifest.provenance.created = created_at();
+    Ok(Parts {
+        manifest,
+        config: bundle.config,
+        tokenizer_json: bundle.tokenizer_json,
+        tensors,
+        fallbacks: Vec::new(),
+    })
+}
+
+/// Tunes the bundle's decisions on `dataset`'s validation split with its
+/// own probabilities, then records its test figures under them (`model`
+/// names it in errors).
+fn tune_and_measure(parts: &mut Parts, dataset: &Dataset, model: &Path) -> Result<()> {
+    let problem = |problem: String| Error::Model {
+        path: model.to_path_buf(),
+        problem,
+    };
+    let mut pipeline = Bundle::from_bytes(&parts.to_bytes()?)?.pipeline()?;
+    let tuned = decisions::tune(&pipeline, dataset)?;
+    pipeline.thresholds = tuned.thresholds.clone();
+    let report = evaluate::evaluate_split(&pipeline, &dataset.test, &dataset.labels)?;
+    let metrics = &mut parts.manifest.provenance.metrics;
+    if metrics["rows"].as_u64() != Some(report.rows as u64) {
+        return Err(problem(format!(
+            "it was tested on {} rows, the data given has {} test rows: pass the --format and --data it was trained on",
+            metrics["rows"], report.rows
+        )));
+    }
+    let rule = tuned.thresholds.rule.name();
+    let own = report
+        .rules
+        .get(rule)
+        .ok_or_else(|| problem(format!("no {rule} figures")))?;
+    metrics["rule"] = rule.into();
+    metrics["bundle"] = serde_json::to_value(own)?;
+    parts.manifest.provenance.decisions = tuned.record;
+    parts.manifest.thresholds = tuned.thresholds;
+    Ok(())
 }
 
 /// Cuts the position table to the first `max_length` rows, the only ones a

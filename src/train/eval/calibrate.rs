@@ -6,13 +6,17 @@ use super::criterion::{select, Criterion, Score};
 use super::evaluate::{self, Metrics};
 use super::metrics;
 use super::rare::{self, RareGenre};
-use crate::labels::{probabilities, Rule, Task, Thresholds};
+use crate::labels::{probabilities, CapOrder, Rule, Task, Thresholds};
 
 /// Folds of validation that score the multi-label rules: thresholds tuned
 /// and scored on the same rows flatter the per-label rules (one threshold
 /// fitted per genre, some to a few dozen positives), so each rule is scored
 /// on rows its thresholds were not tuned on.
 pub const RULE_FOLDS: usize = 5;
+
+/// Validation positives a genre needs to get its own threshold by default:
+/// one fitted to fewer does not generalise.
+pub const DEFAULT_MIN_THRESHOLD_SUPPORT: usize = 10;
 
 /// Mean negative log-likelihood of the truth at `temperature`.
 fn nll(logits: &[Vec<f32>], truth: &[Vec<bool>], temperature: f32, task: Task) -> f64 {
@@ -234,7 +238,8 @@ pub fn tune(
     criterion: &Criterion,
 ) -> Tuned {
     let calibrated = Calibrated::fit(logits, truth, task);
-    calibrated.tune(truth, min_support, max_genres, criterion)
+    let cap = (max_genres, CapOrder::Probability);
+    calibrated.tune(truth, min_support, cap, criterion)
 }
 
 /// Validation probabilities at the temperature fitted to them: what every
@@ -260,18 +265,20 @@ impl Calibrated {
         }
     }
 
-    /// [`tune`] past the temperature, for plots of at most `max_genres` genres.
+    /// [`tune`] past the temperature, for plots of at most `max_genres`
+    /// genres, kept in `cap_order`.
     fn tune(
         &self,
         truth: &[Vec<bool>],
         min_support: usize,
-        max_genres: Option<usize>,
+        (max_genres, cap_order): (Option<usize>, CapOrder),
         criterion: &Criterion,
     ) -> Tuned {
         let n_labels = truth.first().map_or(0, Vec::len);
         let thresholds = Thresholds {
             temperature: self.temperature,
             max_genres,
+            cap_order,
             ..Thresholds::untuned(Rule::for_task(self.task)[0], n_labels)
         };
         let probabilities = &self.probabilities;
@@ -288,15 +295,19 @@ impl Calibrated {
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct CapScore {
     pub max_genres: usize,
+    /// Which genres the cap keeps.
+    pub order: CapOrder,
     #[serde(flatten)]
     pub score: Score,
 }
 
 /// [`tune`] at every cap from `most` genres per plot (the training data's
-/// own) down to 1, keeping the cap whose chosen rule scores best held out
-/// by `criterion` (ties keep the larger cap): data mixing sources with
-/// different genre counts (IMDb lists at most 3, TMDB more) need not
-/// decide every plot by the most generous one. Returns each cap's score.
+/// own) down to 1, each keeping genres in either [`CapOrder`], and keeps
+/// the cap and order whose chosen rule scores best held out by `criterion`
+/// (ties keep the larger cap, then the most probable genres): data mixing
+/// sources with different genre counts (IMDb lists at most 3, TMDB more)
+/// need not decide every plot by the most generous one. Returns each
+/// candidate's score.
 pub fn tune_cap(
     logits: &[Vec<f32>],
     truth: &[Vec<bool>],
@@ -307,24 +318,28 @@ pub fn tune_cap(
 ) -> (Tuned, Vec<CapScore>) {
     let calibrated = Calibrated::fit(logits, truth, task);
     let tune_at = |cap| calibrated.tune(truth, min_support, cap, criterion);
-    let mut best = tune_at(most);
     let Some(most) = most.filter(|_| task == Task::MultiLabel) else {
-        return (best, Vec::new());
+        return (tune_at((most, CapOrder::Probability)), Vec::new());
     };
-    let mut scores = vec![CapScore {
-        max_genres: most,
-        score: best.selection(),
-    }];
-    for cap in (1..most).rev() {
-        let tuned = tune_at(Some(cap));
-        scores.push(CapScore {
-            max_genres: cap,
-            score: tuned.selection(),
-        });
-        if criterion.better(tuned.selection(), best.selection()) {
-            best = tuned;
+    let mut best: Option<Tuned> = None;
+    let mut scores = Vec::new();
+    for cap in (1..=most).rev() {
+        for order in CapOrder::ALL {
+            let tuned = tune_at((Some(cap), order));
+            scores.push(CapScore {
+                max_genres: cap,
+                order,
+                score: tuned.selection(),
+            });
+            if best
+                .as_ref()
+                .is_none_or(|leader| criterion.better(tuned.selection(), leader.selection()))
+            {
+                best = Some(tuned);
+            }
         }
     }
+    let best = best.unwrap_or_else(|| tune_at((Some(most), CapOrder::Probability)));
     (best, scores)
 }
 
@@ -482,12 +497,9 @@ pub fn epoch_score(
         Task::SingleLabel => 0.5,
     };
     let thresholds = Thresholds {
-        rule: Rule::for_task(task)[0],
-        temperature: 1.0,
         global,
         per_label: vec![global; n_labels],
-        max_genres: None,
-        own_threshold_labels: Vec::new(),
+        ..Thresholds::untuned(Rule::for_task(task)[0], n_labels)
     };
     criterion
         .score(|rows| metrics_on(&probabilities, truth, rows, &thresholds, task))

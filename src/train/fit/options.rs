@@ -7,6 +7,7 @@ use super::loss::{DEFAULT_FOCAL_ALPHA, DEFAULT_FOCAL_GAMMA};
 use crate::labels::Task;
 use crate::model::Pooling;
 use crate::tokenize::DEFAULT_MAX_LENGTH;
+use crate::train::eval::calibrate;
 use crate::train::eval::criterion::SelectOn;
 use crate::{Error, Result};
 
@@ -109,7 +110,7 @@ pub struct Options {
     pub checkpoint_every: u64,
     /// Validation positives a genre needs to get its own threshold; rarer
     /// genres use the global one.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = calibrate::DEFAULT_MIN_THRESHOLD_SUPPORT)]
     pub min_threshold_support: usize,
     /// Validation rows that pick the best epoch, thresholds, rule and
     /// lexical blend: each dataset's unseen-title rows (micro-F1 averaged
