@@ -175,14 +175,13 @@ impl Thresholds {
 
     /// Predicted flags for one row of calibrated probabilities under `rule`.
     pub fn decide(&self, probabilities: &[f32], rule: Rule) -> Vec<bool> {
-        let top = argmax(probabilities);
+        // The rules that always keep the most probable genre.
+        let top = argmax(probabilities)
+            .filter(|_| matches!(rule, Rule::GlobalTop1 | Rule::PerLabelTop1 | Rule::Argmax));
         let mut flags: Vec<bool> = probabilities
             .iter()
             .enumerate()
-            .map(|(i, &p)| {
-                let top1 = matches!(rule, Rule::GlobalTop1 | Rule::PerLabelTop1 | Rule::Argmax);
-                self.threshold_under(i, rule).is_some_and(|t| p >= t) || (top1 && Some(i) == top)
-            })
+            .map(|(i, &p)| self.threshold_under(i, rule).is_some_and(|t| p >= t) || Some(i) == top)
             .collect();
         if let Some(most) = self.max_genres {
             let mut picked: Vec<usize> = (0..flags.len()).filter(|&i| flags[i]).collect();

@@ -404,7 +404,8 @@ fn exported_micro_f1(
 
 /// `export --model BUNDLE` keeps the bundle's stored weights byte for byte
 /// and, tuning on the same probabilities, the decisions and figures the
-/// first export chose, and records every rule, and every cap in both orders.
+/// first export chose, and records every rule, and every cap in both orders;
+/// it refuses data whose test split is not the bundle's.
 fn assert_tuning_a_bundle_again_keeps_it(dir: &Path, bundle: &Path, data: &Path) {
     let again = dir.join("again.plotgenre");
     let mut export = with_data("export", path_str(data));
@@ -435,6 +436,14 @@ fn assert_tuning_a_bundle_again_keeps_it(dir: &Path, bundle: &Path, data: &Path)
     let caps = decisions["cap_selection"].as_array().unwrap();
     let by = |order: &str| caps.iter().filter(|c| c["order"] == order).count();
     assert_eq!(by("probability"), by("margin"), "{caps:?}");
+
+    // Other data would tune and score it on rows it trained on: refused.
+    let other = dir.join("other.csv");
+    synthetic_csv(&other, 50);
+    let mut export = with_data("export", path_str(&other));
+    export.extend(["--model", path_str(bundle), "--out", path_str(&again)].map(String::from));
+    let message = one_line_failure(&mut plotgenre(&export));
+    assert!(message.contains("test rows"), "{message}");
 }
 
 /// The tensors of a safetensors file, as raw bytes by name.

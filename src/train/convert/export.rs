@@ -325,28 +325,36 @@ fn from_bundle(model: &Path) -> Result<Parts> {
 
 /// Tunes the bundle's decisions on `dataset`'s validation split with its
 /// own probabilities, then records its test figures under them (`model`
-/// names it in errors).
+/// names it in errors). Test figures recorded before must be of this test
+/// split: other data would tune and score the model on rows it trained on.
 fn tune_and_measure(parts: &mut Parts, dataset: &Dataset, model: &Path) -> Result<()> {
     let problem = |problem: String| Error::Model {
         path: model.to_path_buf(),
         problem,
     };
+    let metrics = &parts.manifest.provenance.metrics;
+    let test_rows = dataset.test.len();
+    if metrics["rows"]
+        .as_u64()
+        .is_some_and(|rows| rows != test_rows as u64)
+    {
+        return Err(problem(format!(
+            "it was tested on {} rows, the data given has {test_rows} test rows: pass the --format and --data it was trained on",
+            metrics["rows"]
+        )));
+    }
     let mut pipeline = Bundle::from_bytes(&parts.to_bytes()?)?.pipeline()?;
     let tuned = decisions::tune(&pipeline, dataset)?;
     pipeline.thresholds = tuned.thresholds.clone();
     let report = evaluate::evaluate_split(&pipeline, &dataset.test, &dataset.labels)?;
-    let metrics = &mut parts.manifest.provenance.metrics;
-    if metrics["rows"].as_u64() != Some(report.rows as u64) {
-        return Err(problem(format!(
-            "it was tested on {} rows, the data given has {} test rows: pass the --format and --data it was trained on",
-            metrics["rows"], report.rows
-        )));
-    }
     let rule = tuned.thresholds.rule.name();
     let own = report
         .rules
         .get(rule)
         .ok_or_else(|| problem(format!("no {rule} figures")))?;
+    let metrics = &mut parts.manifest.provenance.metrics;
+    metrics["split"] = "test".into();
+    metrics["rows"] = report.rows.into();
     metrics["rule"] = rule.into();
     metrics["bundle"] = serde_json::to_value(own)?;
     parts.manifest.provenance.decisions = tuned.record;
