@@ -296,6 +296,20 @@ impl Bundle {
         })
     }
 
+    /// The bundle's tensors taken out of it, owned and sorted by name, as
+    /// [`Bundle::to_bytes`] writes them: to write the bundle again with
+    /// another manifest. Fails if a pipeline still shares one.
+    pub fn take_tensors(&mut self) -> Result<Vec<(String, QTensor)>> {
+        let mut tensors = (std::mem::take(&mut self.tensors).into_iter())
+            .map(|(name, tensor)| match std::sync::Arc::into_inner(tensor) {
+                Some(tensor) => Ok((name, tensor)),
+                None => Err(invalid(format!("tensor {name} is still in use"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(tensors)
+    }
+
     /// The classifier, the bundle's tensors moved into it (the returned
     /// bundle has none) and each matrix's blocks freed as it converts: in
     /// wasm, the load's peak never holds every matrix twice.

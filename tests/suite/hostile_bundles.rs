@@ -9,8 +9,6 @@
 
 use crate::common;
 
-use std::sync::Arc;
-
 use plotgenre::bundle::{seal, Bundle};
 use plotgenre::labels::{Rule, Thresholds};
 use plotgenre::tokenize::{TextEncoder, DEFAULT_MAX_LENGTH};
@@ -241,14 +239,10 @@ fn a_maximum_length_beyond_the_model_positions_is_refused() {
     let bytes =
         export::untrained_bundle(&common::fixture("tiny"), &labels, quantization, thresholds)
             .unwrap();
-    let bundle = Bundle::from_bytes(&bytes).unwrap();
+    let mut bundle = Bundle::from_bytes(&bytes).unwrap();
+    let tensors = bundle.take_tensors().unwrap();
     let mut manifest = bundle.manifest;
     manifest.max_length = 100_000;
-    let tensors: Vec<_> = bundle
-        .tensors
-        .into_iter()
-        .map(|(name, tensor)| (name, Arc::into_inner(tensor).expect("sole owner")))
-        .collect();
     let hostile =
         Bundle::to_bytes(&manifest, &bundle.config, &bundle.tokenizer_json, &tensors).unwrap();
     let error = Bundle::from_bytes(&hostile)

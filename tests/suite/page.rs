@@ -11,7 +11,7 @@ use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use plotgenre::bundle::Bundle;
 use plotgenre::explain::{self, GenreChoice, OffsetUnit};
@@ -176,14 +176,10 @@ fn batch_rows(movies: &std::path::Path) -> Vec<[String; 3]> {
 /// The same model as another version: only its creation time differs, so
 /// the bundle (and its sha256) does.
 fn new_version(bytes: &[u8]) -> Vec<u8> {
-    let bundle = Bundle::from_bytes(bytes).unwrap();
+    let mut bundle = Bundle::from_bytes(bytes).unwrap();
+    let tensors = bundle.take_tensors().unwrap();
     let mut manifest = bundle.manifest;
     manifest.provenance.created = "2000-01-01T00:00:00Z".into();
-    let tensors: Vec<_> = bundle
-        .tensors
-        .into_iter()
-        .map(|(name, tensor)| (name, Arc::into_inner(tensor).expect("sole owner")))
-        .collect();
     Bundle::to_bytes(&manifest, &bundle.config, &bundle.tokenizer_json, &tensors).unwrap()
 }
 

@@ -14,8 +14,6 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Tensor;
 use rand::SeedableRng;
 
-use std::sync::Arc;
-
 use super::{decisions, rounding};
 use crate::bundle::{Bundle, Manifest, Provenance};
 use crate::labels::{Task, Thresholds};
@@ -303,15 +301,8 @@ fn from_folder(model: &Path, quantization: Quantization, base_model: &str) -> Re
 /// The parts of a bundle file, its stored weights as they are.
 fn from_bundle(model: &Path) -> Result<Parts> {
     let bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
-    let bundle = Bundle::from_bytes(&bytes)?;
-    let mut tensors: Vec<(String, QTensor)> = (bundle.tensors.into_iter())
-        .map(|(name, tensor)| {
-            let tensor = Arc::into_inner(tensor)
-                .ok_or_else(|| Error::Bundle(format!("tensor {name} is shared")))?;
-            Ok((name, tensor))
-        })
-        .collect::<Result<_>>()?;
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut bundle = Bundle::from_bytes(&bytes)?;
+    let tensors = bundle.take_tensors()?;
     let mut manifest = bundle.manifest;
     manifest.provenance.created = created_at();
     Ok(Parts {
