@@ -181,7 +181,7 @@ fn the_criterion_prefers_what_generalises_over_what_memorises() {
         .collect();
     validation.extend((8..12).map(|i| example(None, &plot(i), &["Comedy"], i % 2)));
     let dataset = two_part_dataset(train, validation);
-    let criterion = Criterion::for_validation(&dataset, SelectOn::UnseenTitle);
+    let criterion = Criterion::for_validation(&dataset, SelectOn::UnseenTitle, &dataset.labels);
     let rows: Vec<Vec<usize>> = criterion.groups.iter().map(|g| g.rows.clone()).collect();
     assert_eq!(rows, [vec![8, 10], vec![9, 11]]);
     let truth = plotgenre::train::eval::evaluate::truth(&dataset.validation, &dataset.labels);
@@ -201,10 +201,35 @@ fn the_criterion_prefers_what_generalises_over_what_memorises() {
     let score = |logits: &[Vec<f32>], c: &Criterion| {
         calibrate::epoch_score(logits, &truth, Task::MultiLabel, c)
     };
-    let everything = Criterion::for_validation(&dataset, SelectOn::AllRows);
+    let everything = Criterion::for_validation(&dataset, SelectOn::AllRows, &dataset.labels);
     assert!(score(&memory, &everything) > score(&general, &everything));
     assert!(score(&general, &criterion) > score(&memory, &criterion));
     assert_eq!(score(&general, &criterion), 1.0);
+}
+
+#[test]
+fn the_criterion_scores_each_dataset_on_its_own_genres() {
+    // Part "b" never labels Comedy (as kslimon never labels Documentary):
+    // predicting Comedy on its plots is neither right nor wrong.
+    let train: Vec<Example> = (0..4)
+        .map(|i| example(None, &plot(i), &["Crime"], i % 2))
+        .collect();
+    let validation: Vec<Example> = (4..8)
+        .map(|i| example(None, &plot(i), &["Crime"], i % 2))
+        .collect();
+    let mut dataset = two_part_dataset(train, validation);
+    dataset.parts[1].labels = vec!["Crime".to_string()];
+    let criterion = Criterion::for_validation(&dataset, SelectOn::UnseenTitle, &dataset.labels);
+    let columns: Vec<_> = criterion.groups.iter().map(|g| g.columns.clone()).collect();
+    assert_eq!(columns, [None, Some(vec![0])]);
+    let truth = plotgenre::train::eval::evaluate::truth(&dataset.validation, &dataset.labels);
+    let logits: Vec<Vec<f32>> = (0..4)
+        .map(|i| vec![8.0, if i % 2 == 1 { 8.0 } else { -8.0 }])
+        .collect();
+    assert_eq!(
+        calibrate::epoch_score(&logits, &truth, Task::MultiLabel, &criterion),
+        1.0
+    );
 }
 
 #[test]
@@ -213,7 +238,7 @@ fn without_unseen_rows_the_criterion_scores_every_row() {
         .map(|i| example(None, &plot(i), &["Crime"], 0))
         .collect();
     let dataset = two_part_dataset(rows.clone(), rows);
-    let criterion = Criterion::for_validation(&dataset, SelectOn::UnseenTitle);
+    let criterion = Criterion::for_validation(&dataset, SelectOn::UnseenTitle, &dataset.labels);
     assert_eq!(
         criterion,
         Criterion {

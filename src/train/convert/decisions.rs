@@ -29,7 +29,7 @@ pub fn tune(model: &Pipeline, dataset: &Dataset) -> Result<Decisions> {
     let logits = pipeline::logits(&model.model, &model.tokenizer, &texts)?.rows;
     let truth = evaluate::truth(&dataset.validation, &model.labels);
     let most = calibrate::most_genres(&evaluate::truth(&dataset.train, &model.labels), model.task);
-    let criterion = Criterion::for_validation(dataset, SelectOn::default());
+    let criterion = Criterion::for_validation(dataset, SelectOn::default(), &model.labels);
     let (tuned, caps) = calibrate::tune_cap(
         &logits,
         &truth,

@@ -2,7 +2,7 @@
 //! that calibrates probabilities, a global threshold and per-label
 //! thresholds that maximise F1, and the decision rules of EVALUATION.md.
 
-use super::criterion::{select, Criterion, Score};
+use super::criterion::{select, Criterion, Group, Score};
 use super::evaluate::{self, Metrics};
 use super::metrics;
 use super::rare::{self, RareGenre};
@@ -90,21 +90,28 @@ fn counts(
     t: f32,
 ) -> (usize, usize, usize) {
     let rows: Vec<usize> = (0..truth.len()).collect();
-    counts_on(probabilities, truth, &rows, label, t)
+    counts_on(
+        probabilities,
+        truth,
+        &rows,
+        |i| label.is_none_or(|l| l == i),
+        t,
+    )
 }
 
-/// [`counts`] over the `rows` of `probabilities` and `truth` only.
+/// [`counts`] over the `rows` of `probabilities` and `truth` and the label
+/// columns `scored` accepts only.
 fn counts_on(
     probabilities: &[Vec<f32>],
     truth: &[Vec<bool>],
     rows: &[usize],
-    label: Option<usize>,
+    scored: impl Fn(usize) -> bool,
     t: f32,
 ) -> (usize, usize, usize) {
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
     for (row, flags) in rows.iter().map(|&i| (&probabilities[i], &truth[i])) {
         for (i, (&p, &truth)) in row.iter().zip(flags).enumerate() {
-            if label.is_some_and(|l| l != i) {
+            if !scored(i) {
                 continue;
             }
             match (p >= t, truth) {
@@ -149,8 +156,9 @@ pub fn tune_global_on(
     criterion: &Criterion,
 ) -> f32 {
     best_threshold(|t| {
-        criterion.mean(|rows| {
-            let (tp, fp, fn_) = counts_on(probabilities, truth, rows, None, t);
+        criterion.mean(|group| {
+            let (tp, fp, fn_) =
+                counts_on(probabilities, truth, &group.rows, |i| group.scores(i), t);
             f1(tp, fp, fn_)
         })
     })
@@ -166,15 +174,35 @@ pub fn tune_per_label(
     global: f32,
     min_positives: usize,
 ) -> Vec<f32> {
+    let rows: Vec<usize> = (0..truth.len()).collect();
+    tune_per_label_on(
+        probabilities,
+        truth,
+        |_| rows.clone(),
+        global,
+        min_positives,
+    )
+}
+
+/// [`tune_per_label`] with each label tuned on its own validation rows,
+/// `rows_of(label)`.
+fn tune_per_label_on(
+    probabilities: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    rows_of: impl Fn(usize) -> Vec<usize>,
+    global: f32,
+    min_positives: usize,
+) -> Vec<f32> {
     let n_labels = truth.first().map_or(0, Vec::len);
     (0..n_labels)
         .map(|label| {
-            let positives = truth.iter().filter(|row| row[label]).count();
+            let rows = rows_of(label);
+            let positives = rows.iter().filter(|&&i| truth[i][label]).count();
             if positives < min_positives {
                 return global;
             }
             best_threshold(|t| {
-                let (tp, fp, fn_) = counts(probabilities, truth, Some(label), t);
+                let (tp, fp, fn_) = counts_on(probabilities, truth, &rows, |i| i == label, t);
                 f1(tp, fp, fn_)
             })
         })
@@ -343,21 +371,22 @@ pub fn tune_cap(
     (best, scores)
 }
 
-/// The metrics of `rule` on the `rows` of calibrated `probabilities`.
+/// The metrics of `rule` on `group`'s rows and columns of calibrated `probabilities`.
 fn metrics_on(
     probabilities: &[Vec<f32>],
     truth: &[Vec<bool>],
-    rows: &[usize],
+    group: &Group,
     thresholds: &Thresholds,
     task: Task,
 ) -> Metrics {
+    let n_labels = thresholds.per_label.len();
     evaluate::score(
-        &select(probabilities, rows),
-        &select(truth, rows),
+        &select(probabilities, &group.rows),
+        &group.pick(truth),
         thresholds,
         thresholds.rule,
         task,
-        &evaluate::all_columns(thresholds.per_label.len()),
+        &(group.columns.clone()).unwrap_or_else(|| evaluate::all_columns(n_labels)),
     )
 }
 
@@ -369,7 +398,7 @@ fn score_single_label(
     criterion: &Criterion,
 ) -> Tuned {
     let score = criterion
-        .score(|rows| metrics_on(probabilities, truth, rows, &thresholds, Task::SingleLabel));
+        .score(|group| metrics_on(probabilities, truth, group, &thresholds, Task::SingleLabel));
     let rule_scores = vec![RuleScore {
         rule: thresholds.rule,
         score,
@@ -391,12 +420,11 @@ fn fitted_thresholds(
     base: &Thresholds,
     min_support: usize,
 ) -> Thresholds {
-    let rows = criterion.rows();
-    let (p, t) = (select(probabilities, &rows), select(truth, &rows));
     let global = tune_global_on(probabilities, truth, criterion);
+    let rows_of = |label| criterion.rows_scoring(label);
     Thresholds {
         global,
-        per_label: tune_per_label(&p, &t, global, min_support),
+        per_label: tune_per_label_on(probabilities, truth, rows_of, global, min_support),
         ..base.clone()
     }
 }
@@ -469,11 +497,11 @@ fn held_out_score(
         .enumerate()
         .map(|(i, row)| folds[i % RULE_FOLDS].decide(row, rule))
         .collect();
-    criterion.score(|rows| {
+    criterion.score(|group| {
         Metrics::Multi(metrics::multi_label(
-            &select(truth, rows),
-            &select(&predicted, rows),
-            &select(probabilities, rows),
+            &group.pick(truth),
+            &group.pick(&predicted),
+            &group.pick(probabilities),
         ))
     })
 }
@@ -502,6 +530,6 @@ pub fn epoch_score(
         ..Thresholds::untuned(Rule::for_task(task)[0], n_labels)
     };
     criterion
-        .score(|rows| metrics_on(&probabilities, truth, rows, &thresholds, task))
+        .score(|group| metrics_on(&probabilities, truth, group, &thresholds, task))
         .score
 }

@@ -6,11 +6,12 @@
 //! have any, with the averaged macro-F1 (accuracy) breaking ties: the
 //! scrapes' near-duplicates across splits reward memory on the whole
 //! validation split. Without unseen rows, or with `--select-on all-rows`,
-//! it is the selection score on every validation row, as before.
+//! it is the selection score on every validation row, as before. Each
+//! dataset is scored on its own label set, as `eval` scores its test split.
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::Metrics;
+use super::evaluate::{scored_columns, Metrics};
 use crate::train::data::dataset::Dataset;
 use crate::train::data::unseen::SeenIndex;
 
@@ -36,6 +37,26 @@ pub struct Group {
     pub rows: Vec<usize>,
     /// How many rows are scored.
     pub rows_scored: usize,
+    /// The model's label columns scored, the dataset's own label set
+    /// (`None`: every column), so kslimon is not scored on genres it never labels.
+    #[serde(skip)]
+    pub columns: Option<Vec<usize>>,
+}
+
+impl Group {
+    /// The group's rows of `table` (rows × label columns), each cut to its columns.
+    pub fn pick<T: Clone>(&self, table: &[Vec<T>]) -> Vec<Vec<T>> {
+        let row = |i: usize| match &self.columns {
+            None => table[i].clone(),
+            Some(columns) => columns.iter().map(|&c| table[i][c].clone()).collect(),
+        };
+        self.rows.iter().map(|&i| row(i)).collect()
+    }
+
+    /// Whether the group scores label column `label`.
+    pub fn scores(&self, label: usize) -> bool {
+        self.columns.as_ref().is_none_or(|c| c.contains(&label))
+    }
 }
 
 /// The criterion: the rows scored, by dataset, and how scores combine.
@@ -66,13 +87,15 @@ impl Criterion {
                 dataset: "validation".into(),
                 rows: (0..rows).collect(),
                 rows_scored: rows,
+                columns: None,
             }],
         }
     }
 
     /// The criterion `select_on` asks for on `dataset`'s validation split,
-    /// its unseen-title rows found against its train split.
-    pub fn for_validation(dataset: &Dataset, select_on: SelectOn) -> Self {
+    /// its unseen-title rows found against its train split, for a model
+    /// whose label columns are `labels`.
+    pub fn for_validation(dataset: &Dataset, select_on: SelectOn, labels: &[String]) -> Self {
         let all = Criterion::all_rows(dataset.validation.len());
         if select_on == SelectOn::AllRows {
             return all;
@@ -86,10 +109,12 @@ impl Criterion {
                 let rows: Vec<usize> = (0..dataset.validation.len())
                     .filter(|&i| unseen[i] && dataset.validation[i].part == part)
                     .collect();
+                let columns = scored_columns(labels, &info.labels);
                 Group {
                     dataset: info.name.clone(),
                     rows_scored: rows.len(),
                     rows,
+                    columns: (columns.len() < labels.len()).then_some(columns),
                 }
             })
             .filter(|g| !g.rows.is_empty())
@@ -127,6 +152,7 @@ impl Criterion {
                     dataset: g.dataset.clone(),
                     rows_scored: rows.len(),
                     rows,
+                    columns: g.columns.clone(),
                 }
             })
             .filter(|g| !g.rows.is_empty())
@@ -137,12 +163,24 @@ impl Criterion {
         }
     }
 
-    /// The criterion from `metrics_of(rows)`, the metrics of a group's rows.
-    pub fn score(&self, metrics_of: impl Fn(&[usize]) -> Metrics) -> Score {
+    /// Every row of the groups that score label column `label`, in order.
+    pub fn rows_scoring(&self, label: usize) -> Vec<usize> {
+        let mut rows: Vec<usize> = (self.groups.iter())
+            .filter(|g| g.scores(label))
+            .flat_map(|g| g.rows.clone())
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+
+    /// The criterion from `metrics_of(group)`, the metrics of a group's rows
+    /// on its columns.
+    pub fn score(&self, metrics_of: impl Fn(&Group) -> Metrics) -> Score {
         let n = self.groups.len().max(1) as f64;
         let (mut score, mut tie) = (0.0, 0.0);
         for group in &self.groups {
-            let metrics = metrics_of(&group.rows);
+            let metrics = metrics_of(group);
             score += metrics.selection_score();
             tie += match metrics {
                 Metrics::Multi(m) => m.macro_f1,
@@ -155,9 +193,9 @@ impl Criterion {
         }
     }
 
-    /// The criterion from per-row figures already summed into `figure(rows)`.
-    pub fn mean(&self, figure: impl Fn(&[usize]) -> f64) -> f64 {
-        let total: f64 = self.groups.iter().map(|g| figure(&g.rows)).sum();
+    /// The criterion from a figure of each group, `figure(group)`.
+    pub fn mean(&self, figure: impl Fn(&Group) -> f64) -> f64 {
+        let total: f64 = self.groups.iter().map(figure).sum();
         total / self.groups.len().max(1) as f64
     }
 

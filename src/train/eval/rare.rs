@@ -66,10 +66,11 @@ impl HeldOut<'_> {
         counts
     }
 
-    /// `label`'s lowest F1 in `decisions` over the criterion's datasets where
-    /// it has at least `min_support` positives; `None` when it has that few everywhere.
+    /// `label`'s lowest F1 in `decisions` over the criterion's datasets that
+    /// score it and where it has at least `min_support` positives; `None` when it has that few everywhere.
     fn worst(&self, decisions: &[Vec<bool>], label: usize) -> Option<Worst> {
         (self.criterion.groups.iter())
+            .filter(|group| group.scores(label))
             .map(|group| (group, self.counts(decisions, &group.rows, label)))
             .filter(|(_, counts)| counts.support() >= self.min_support)
             .map(|(group, counts)| Worst {

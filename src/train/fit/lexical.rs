@@ -320,7 +320,7 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
     let target = Target {
         truth: evaluate::truth(&dataset.validation, &folder.labels),
         most_genres: calibrate::most_genres(&features.truth, Task::MultiLabel),
-        criterion: Criterion::for_validation(dataset, folder.select_on),
+        criterion: Criterion::for_validation(dataset, folder.select_on, &folder.labels),
     };
     let (choice, scores) = search(
         &folder,

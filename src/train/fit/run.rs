@@ -155,7 +155,7 @@ impl<'a> Run<'a> {
             lengths,
             dropout_rng: DropoutRng::seed_from_u64(options.seed),
             progress: Progress::default(),
-            criterion: Criterion::for_validation(dataset, options.select_on),
+            criterion: Criterion::for_validation(dataset, options.select_on, &dataset.labels),
         })
     }
 
