@@ -133,14 +133,6 @@ impl Criterion {
         }
     }
 
-    /// Every row some group scores, in order.
-    pub fn rows(&self) -> Vec<usize> {
-        let mut rows: Vec<usize> = self.groups.iter().flat_map(|g| g.rows.clone()).collect();
-        rows.sort_unstable();
-        rows.dedup();
-        rows
-    }
-
     /// The same criterion over the rows `keep` accepts (groups left empty dropped).
     pub fn restricted(&self, keep: impl Fn(usize) -> bool) -> Criterion {
         let groups = self
