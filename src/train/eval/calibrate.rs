@@ -380,13 +380,18 @@ fn metrics_on(
     task: Task,
 ) -> Metrics {
     let n_labels = thresholds.per_label.len();
+    // Single-label scoring takes every label's truth (evaluate::score).
+    let (truth, columns) = match task {
+        Task::MultiLabel => (group.pick(truth), group.columns.clone()),
+        Task::SingleLabel => (select(truth, &group.rows), None),
+    };
     evaluate::score(
         &select(probabilities, &group.rows),
-        &group.pick(truth),
+        &truth,
         thresholds,
         thresholds.rule,
         task,
-        &(group.columns.clone()).unwrap_or_else(|| evaluate::all_columns(n_labels)),
+        &columns.unwrap_or_else(|| evaluate::all_columns(n_labels)),
     )
 }
 
