@@ -191,7 +191,7 @@ export: ## Quantize a trained folder, MODEL (default models/plotgenre), into the
 	$(CARGO) run --release --features train -- export --model $(MODEL) \
 		--out www/models/model.plotgenre --manifest www/models/manifest.json
 
-model: base ## Rebuild the shipped model in www/models/: train on movies + kslimon + extra, blend the lexical model, export, evaluate (74 min on 2 idle AVX2 cores).
+model: base ## Rebuild the shipped model in www/models/: train on movies + kslimon + extra, blend the lexical model, export, evaluate (60-75 min on 2 cores).
 	CARGO=$(CARGO) DATA=$(DATA) OUT=$(SHIPPED) bash scripts/make_model.sh
 
 # The single-dataset recipes, as measured in docs/BENCHMARKS.md: whole
