@@ -13,6 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use plotgenre::bundle::Bundle;
+use plotgenre::labels::{CapOrder, Rule};
 use plotgenre::model::weights;
 use plotgenre::train::fit::checkpoint::Checkpoint;
 
@@ -308,6 +309,44 @@ fn tiny_model_learns_a_separable_task_and_its_folder_serves_eval_and_predict() {
             "{quant} bundle: micro-F1 {f1} against the folder's {test_f1}"
         );
     }
+    assert_export_keeps_rule_and_cap(dir.path(), &out, &data);
+}
+
+/// `export` with data re-fits a folder's temperature and thresholds to the
+/// bundle's probabilities but keeps the folder's rule, genre cap and cap
+/// order, whatever tuning afresh would choose.
+fn assert_export_keeps_rule_and_cap(dir: &Path, model: &Path, data: &Path) {
+    let edited = dir.join("edited-decisions");
+    std::fs::create_dir_all(&edited).unwrap();
+    for entry in std::fs::read_dir(model).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, edited.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let thresholds_file = edited.join("thresholds.json");
+    let mut thresholds: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&thresholds_file).unwrap()).unwrap();
+    thresholds["rule"] = "per_label_top1".into();
+    thresholds["max_genres"] = 1.into();
+    thresholds["cap_order"] = "margin".into();
+    std::fs::write(&thresholds_file, thresholds.to_string()).unwrap();
+
+    let bundle = dir.join("edited.plotgenre");
+    let mut export = with_data("export", path_str(data));
+    export.extend(["--model", path_str(&edited), "--out", path_str(&bundle)].map(String::from));
+    run_ok(&mut plotgenre(&export));
+    let manifest = Bundle::from_bytes(&std::fs::read(&bundle).unwrap())
+        .unwrap()
+        .manifest;
+    let kept = &manifest.thresholds;
+    assert_eq!(
+        (kept.rule, kept.max_genres, kept.cap_order),
+        (Rule::PerLabelTop1, Some(1), CapOrder::Margin)
+    );
+    let decisions = &manifest.provenance.decisions;
+    assert_eq!(decisions["kept_from_model"]["rule"], "per_label_top1");
+    assert_eq!(decisions["rule_selection"][0]["rule"], "per_label_top1");
 }
 
 /// `eval --split all` scores every row and names the data's genres the model
@@ -404,7 +443,7 @@ fn exported_micro_f1(
 
 /// `export --model BUNDLE` keeps the bundle's stored weights byte for byte
 /// and, tuning on the same probabilities, the decisions and figures the
-/// first export chose, and records every rule, and every cap in both orders;
+/// first export chose, and records the rule it kept and that rule's score;
 /// it refuses data whose test split is not the bundle's.
 fn assert_tuning_a_bundle_again_keeps_it(dir: &Path, bundle: &Path, data: &Path) {
     let again = dir.join("again.plotgenre");
@@ -429,13 +468,13 @@ fn assert_tuning_a_bundle_again_keeps_it(dir: &Path, bundle: &Path, data: &Path)
     let metrics = |b: &Bundle| b.manifest.provenance.metrics["bundle"].clone();
     assert_eq!(metrics(&first), metrics(&second));
     let decisions = &second.manifest.provenance.decisions;
-    assert_eq!(
-        decisions["rule_selection"].as_array().map(Vec::len),
-        Some(4)
+    let rule = serde_json::to_value(first.manifest.thresholds.rule).unwrap();
+    assert_eq!(decisions["kept_from_model"]["rule"], rule, "{decisions}");
+    let scores = decisions["rule_selection"].as_array().unwrap();
+    assert!(
+        scores.len() == 1 && scores[0]["rule"] == rule && scores[0]["score"].is_number(),
+        "{decisions}"
     );
-    let caps = decisions["cap_selection"].as_array().unwrap();
-    let by = |order: &str| caps.iter().filter(|c| c["order"] == order).count();
-    assert_eq!(by("probability"), by("margin"), "{caps:?}");
 
     // Other data would tune and score it on rows it trained on: refused.
     let other = dir.join("other.csv");

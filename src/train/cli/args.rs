@@ -110,9 +110,10 @@ pub struct ExportArgs {
     )]
     pub base_model: String,
     /// The data the model was trained on (same --format and --data): the
-    /// bundle's decisions are then tuned on its own validation
-    /// probabilities, and it measures itself on the test split and records
-    /// the figures, which the page shows as its own.
+    /// bundle's temperature and thresholds are then tuned on its own
+    /// validation probabilities (the model's rule and genre cap kept), and
+    /// it measures itself on the test split and records the figures, which
+    /// the page shows as its own.
     #[command(flatten)]
     pub data: Option<DataArgs>,
 }

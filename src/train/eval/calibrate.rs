@@ -267,7 +267,25 @@ pub fn tune(
 ) -> Tuned {
     let calibrated = Calibrated::fit(logits, truth, task);
     let cap = (max_genres, CapOrder::Probability);
-    calibrated.tune(truth, min_support, cap, criterion)
+    calibrated.tune(truth, min_support, cap, Rule::for_task(task), criterion)
+}
+
+/// Tunes the temperature and thresholds as [`tune`] does, keeping `kept`'s
+/// rule, genre cap and cap order: what quantization moves is where the
+/// probabilities fall, so a bundle re-fits its thresholds but keeps the
+/// structure chosen on its f32 model, not one of the near-ties (a few
+/// 0.0001 of the criterion) that quantization noise reorders.
+pub fn tune_kept(
+    logits: &[Vec<f32>],
+    truth: &[Vec<bool>],
+    task: Task,
+    min_support: usize,
+    kept: &Thresholds,
+    criterion: &Criterion,
+) -> Tuned {
+    let calibrated = Calibrated::fit(logits, truth, task);
+    let cap = (kept.max_genres, kept.cap_order);
+    calibrated.tune(truth, min_support, cap, &[kept.rule], criterion)
 }
 
 /// Validation probabilities at the temperature fitted to them: what every
@@ -294,12 +312,13 @@ impl Calibrated {
     }
 
     /// [`tune`] past the temperature, for plots of at most `max_genres`
-    /// genres, kept in `cap_order`.
+    /// genres, kept in `cap_order`, choosing among `rules` (the first wins ties).
     fn tune(
         &self,
         truth: &[Vec<bool>],
         min_support: usize,
         (max_genres, cap_order): (Option<usize>, CapOrder),
+        rules: &[Rule],
         criterion: &Criterion,
     ) -> Tuned {
         let n_labels = truth.first().map_or(0, Vec::len);
@@ -307,13 +326,14 @@ impl Calibrated {
             temperature: self.temperature,
             max_genres,
             cap_order,
-            ..Thresholds::untuned(Rule::for_task(self.task)[0], n_labels)
+            ..Thresholds::untuned(rules[0], n_labels)
         };
         let probabilities = &self.probabilities;
         match self.task {
             Task::SingleLabel => score_single_label(probabilities, truth, thresholds, criterion),
             Task::MultiLabel => {
-                pick_multi_label_rule(probabilities, truth, thresholds, min_support, criterion)
+                let base = (thresholds, min_support);
+                pick_multi_label_rule(probabilities, truth, base, rules, criterion)
             }
         }
     }
@@ -345,7 +365,8 @@ pub fn tune_cap(
     criterion: &Criterion,
 ) -> (Tuned, Vec<CapScore>) {
     let calibrated = Calibrated::fit(logits, truth, task);
-    let tune_at = |cap| calibrated.tune(truth, min_support, cap, criterion);
+    let rules = Rule::for_task(task);
+    let tune_at = |cap| calibrated.tune(truth, min_support, cap, rules, criterion);
     let Some(most) = most.filter(|_| task == Task::MultiLabel) else {
         return (tune_at((most, CapOrder::Probability)), Vec::new());
     };
@@ -434,15 +455,16 @@ fn fitted_thresholds(
     }
 }
 
-/// Thresholds tuned on all of `criterion`'s rows, and the multi-label rule
-/// whose decisions score best by `criterion` on the rows each fold's
-/// thresholds were not tuned on. A global rule first gives the rare genres
-/// it would leave under the F1 floor their own thresholds (`rare`).
+/// Thresholds tuned on all of `criterion`'s rows (from `base`, each
+/// per-label one fitted to at least `min_support` positives), and the one
+/// of `rules` whose decisions score best by `criterion` on the rows each
+/// fold's thresholds were not tuned on. A global rule first gives the rare
+/// genres it would leave under the F1 floor their own thresholds (`rare`).
 fn pick_multi_label_rule(
     probabilities: &[Vec<f32>],
     truth: &[Vec<bool>],
-    base: Thresholds,
-    min_support: usize,
+    (base, min_support): (Thresholds, usize),
+    rules: &[Rule],
     criterion: &Criterion,
 ) -> Tuned {
     let mut thresholds = fitted_thresholds(probabilities, truth, criterion, &base, min_support);
@@ -459,7 +481,7 @@ fn pick_multi_label_rule(
     // The first rule (the simplest) wins ties.
     let mut best: Option<Score> = None;
     let mut rule_scores = Vec::new();
-    for &rule in Rule::for_task(Task::MultiLabel) {
+    for &rule in rules {
         let mut rule_folds = folds.clone();
         let rare_genres = rare::keep_rare_genres(
             probabilities,
