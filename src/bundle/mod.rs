@@ -60,9 +60,9 @@ pub struct Provenance {
     pub created: String,
     /// Test metrics of the model under its own rule, as `eval --json` prints them.
     pub metrics: serde_json::Value,
-    /// How `export` tuned the decisions on the bundle's own validation
-    /// probabilities: the criterion and every candidate's score (null when
-    /// it did not).
+    /// How `export` tuned the thresholds on the bundle's own validation
+    /// probabilities: the rule and cap it kept, the criterion and the
+    /// rule's score (null when it did not).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub decisions: serde_json::Value,
 }

@@ -60,8 +60,7 @@ pub struct ImportReport {
 /// `pooling` overrides the pooling the folder names or implies.
 pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<ImportReport> {
     let config_path = from.join("config.json");
-    let config_error =
-        |e: serde_json::Error| Error::Config(format!("{}: {e}", config_path.display()));
+    let config_error = config_error(&config_path);
     let source_config: serde_json::Value =
         serde_json::from_slice(&read(&config_path)?).map_err(config_error)?;
     let tokenizer_json = read(&from.join("tokenizer.json"))?;
@@ -74,29 +73,8 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
         .sum();
 
     let named_pooling = named_pooling(&source_config).map_err(config_error)?;
-    let model_type = source_config["model_type"].as_str().unwrap_or_default();
-    let (mut config, tensors, original_bert) = match model_type {
-        "distilbert" => {
-            let config: Config = serde_json::from_value(source_config)
-                .map_err(config_error)?;
-            (config, encoder_tensors(weights::canonicalize(source.clone())), None)
-        }
-        "bert" => {
-            let bert: reference::Config = serde_json::from_value(source_config.clone())
-                .map_err(config_error)?;
-            let attention_dropout = source_config["attention_probs_dropout_prob"]
-                .as_f64()
-                .unwrap_or(bert.hidden_dropout_prob);
-            let config = distilbert_config(&bert, attention_dropout)?;
-            (config, convert_bert(source.clone())?, Some(bert))
-        }
-        other => {
-            return Err(Error::Config(format!(
-                "{}: model_type {other:?} is not supported; import a \"distilbert\" or \"bert\" checkpoint",
-                config_path.display()
-            )))
-        }
-    };
+    let (mut config, tensors, original_bert) =
+        to_distilbert(source_config, source.clone(), &config_path)?;
     config.pooling = pooling
         .or(named_pooling)
         .unwrap_or_else(|| detect_pooling(from));
@@ -109,24 +87,13 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
     config.validate()?;
 
     let encoder = Encoder::load(&Source::dense(tensors.clone()).pp(ENCODER_PREFIX), &config)?;
-    let parity = match &original_bert {
+    let (layout, parity) = match &original_bert {
         Some(bert) => {
             let diff = parity_against_bert(&encoder, source, bert, &text_encoder)?;
-            if diff > PARITY_TOLERANCE {
-                return Err(Error::Weights(format!(
-                    "the converted model differs from the original by {diff:e} (allowed {PARITY_TOLERANCE:e}); \
-                     the checkpoint is not a standard BERT layout"
-                )));
-            }
-            Some(diff)
+            (SourceLayout::Bert, Some(diff))
         }
-        None => None,
+        None => (SourceLayout::DistilBert, None),
     };
-    let layout = match original_bert {
-        Some(_) => SourceLayout::Bert,
-        None => SourceLayout::DistilBert,
-    };
-
     let files = write_model(out, &config, &tensors, &tokenizer_json)?;
     Ok(ImportReport {
         layout,
@@ -136,6 +103,41 @@ pub fn import_base(from: &Path, out: &Path, pooling: Option<Pooling>) -> Result<
         pooling: config.pooling,
         files,
     })
+}
+
+/// The DistilBERT config and encoder tensors of a checkpoint whose
+/// `config.json` (at `config_path`) is `source_config`, and the BERT
+/// config when it was converted from BERT (to check it against).
+fn to_distilbert(
+    source_config: serde_json::Value,
+    source: Tensors,
+    config_path: &Path,
+) -> Result<(Config, Tensors, Option<reference::Config>)> {
+    let config_error = config_error(config_path);
+    match source_config["model_type"].as_str().unwrap_or_default() {
+        "distilbert" => {
+            let config: Config = serde_json::from_value(source_config).map_err(config_error)?;
+            Ok((config, encoder_tensors(weights::canonicalize(source)), None))
+        }
+        "bert" => {
+            let bert: reference::Config =
+                serde_json::from_value(source_config.clone()).map_err(config_error)?;
+            let attention_dropout = source_config["attention_probs_dropout_prob"]
+                .as_f64()
+                .unwrap_or(bert.hidden_dropout_prob);
+            let config = distilbert_config(&bert, attention_dropout)?;
+            Ok((config, convert_bert(source)?, Some(bert)))
+        }
+        other => Err(Error::Config(format!(
+            "{}: model_type {other:?} is not supported; import a \"distilbert\" or \"bert\" checkpoint",
+            config_path.display()
+        ))),
+    }
+}
+
+/// How a `config.json` at `path` that does not parse is reported.
+fn config_error(path: &Path) -> impl Fn(serde_json::Error) -> Error + Copy + '_ {
+    move |e| Error::Config(format!("{}: {e}", path.display()))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -295,7 +297,8 @@ fn detect_pooling(from: &Path) -> Pooling {
 }
 
 /// Max abs difference of the real tokens' last hidden states between the
-/// converted encoder and candle-transformers' `BertModel` on the original.
+/// converted encoder and candle-transformers' `BertModel` on the original,
+/// refused past [`PARITY_TOLERANCE`].
 fn parity_against_bert(
     encoder: &Encoder,
     original: Tensors,
@@ -312,7 +315,14 @@ fn parity_against_bert(
         .to_dtype(candle_core::DType::F32)?
         .unsqueeze(2)?;
     let diff = (actual - expected)?.abs()?.broadcast_mul(&mask)?;
-    Ok(diff.flatten_all()?.max(0)?.to_scalar::<f32>()?)
+    let diff = diff.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+    if diff > PARITY_TOLERANCE {
+        return Err(Error::Weights(format!(
+            "the converted model differs from the original by {diff:e} (allowed {PARITY_TOLERANCE:e}); \
+             the checkpoint is not a standard BERT layout"
+        )));
+    }
+    Ok(diff)
 }
 
 /// Writes the three files of a model folder, each atomically.

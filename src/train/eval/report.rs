@@ -99,6 +99,22 @@ impl Summary<'_> {
     }
 
     fn markdown(&self) -> String {
+        let mut md = self.summary();
+        for (name, split) in [("Test", self.test), ("Validation", self.validation)] {
+            let _ = writeln!(md, "## {name} ({} rows), by decision rule\n", split.rows);
+            md.push_str(&overall_table(split));
+        }
+        md.push_str(&self.per_genre_table());
+        md.push_str(&self.training_table());
+        let _ = writeln!(
+            md,
+            "\n![F1 by genre]({F1_CHART})\n\n![Confusion counts by genre]({CONFUSION_CHART})\n\n![Training curves]({CURVES_CHART})"
+        );
+        md
+    }
+
+    /// The title and what was chosen on validation, and how.
+    fn summary(&self) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "# Training report\n");
         let _ = writeln!(
@@ -119,9 +135,7 @@ impl Summary<'_> {
             self.thresholds.global,
             self.own_thresholds(),
         );
-        let scores: Vec<String> = self
-            .rule_scores
-            .iter()
+        let scores: Vec<String> = (self.rule_scores.iter())
             .map(|s| format!("`{}` {:.4}", s.rule.name(), s.score.score))
             .collect();
         let _ = writeln!(
@@ -130,10 +144,7 @@ impl Summary<'_> {
             selection_metric(self.task),
             scores.join(", ")
         );
-        let groups: Vec<String> = self
-            .criterion
-            .groups
-            .iter()
+        let groups: Vec<String> = (self.criterion.groups.iter())
             .map(|g| format!("`{}` {} rows", g.dataset, g.rows_scored))
             .collect();
         let _ = writeln!(
@@ -142,13 +153,13 @@ impl Summary<'_> {
             self.criterion.name,
             groups.join(", ")
         );
-        for (name, split) in [("Test", self.test), ("Validation", self.validation)] {
-            let _ = writeln!(md, "## {name} ({} rows), by decision rule\n", split.rows);
-            md.push_str(&overall_table(split));
-        }
-        let _ = writeln!(
-            md,
-            "## Per genre (test, rule `{}`)\n\n| genre | precision | recall | F1 | support | TP | FP | FN |\n|---|---|---|---|---|---|---|---|",
+        md
+    }
+
+    /// Every genre's counts on the test split under the chosen rule.
+    fn per_genre_table(&self) -> String {
+        let mut md = format!(
+            "## Per genre (test, rule `{}`)\n\n| genre | precision | recall | F1 | support | TP | FP | FN |\n|---|---|---|---|---|---|---|---|\n",
             self.thresholds.rule.name()
         );
         for s in &self.test.per_label {
@@ -158,9 +169,13 @@ impl Summary<'_> {
                 s.label, s.precision, s.recall, s.f1, s.support, s.tp, s.fp, s.fn_
             );
         }
-        let _ = writeln!(
-            md,
-            "\n## Training\n\n| epoch | step | validation {} | samples/s |\n|---|---|---|---|",
+        md
+    }
+
+    /// Each epoch's validation score and speed.
+    fn training_table(&self) -> String {
+        let mut md = format!(
+            "\n## Training\n\n| epoch | step | validation {} | samples/s |\n|---|---|---|---|\n",
             score_name(self.task)
         );
         for e in &self.training.history.epochs {
@@ -170,10 +185,6 @@ impl Summary<'_> {
                 e.epoch, e.step, e.score, e.samples_per_s
             );
         }
-        let _ = writeln!(
-            md,
-            "\n![F1 by genre]({F1_CHART})\n\n![Confusion counts by genre]({CONFUSION_CHART})\n\n![Training curves]({CURVES_CHART})"
-        );
         md
     }
 }
