@@ -46,14 +46,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         atomic::write(path, &serde_json::to_vec_pretty(&all)?)?;
     }
     if args.json {
-        let mut object = own_rule(&report, rule);
-        if let Some(map) = object.as_object_mut() {
-            map.insert("labels".into(), report.per_label.len().into());
-            let datasets: Vec<serde_json::Value> =
-                parts.iter().map(|part| part_json(part, rule)).collect();
-            map.insert("datasets".into(), datasets.into());
-        }
-        println!("{object}");
+        println!("{}", own_rule_json(&report, &parts, rule));
         return Ok(());
     }
     println!(
@@ -79,6 +72,19 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What `eval --json` prints: the metrics of `rule` on all rows, the
+/// number of labels scored, and each dataset's breakdown in `parts`.
+fn own_rule_json(report: &SplitReport, parts: &[Breakdown], rule: &str) -> serde_json::Value {
+    let mut object = own_rule(report, rule);
+    if let Some(map) = object.as_object_mut() {
+        map.insert("labels".into(), report.per_label.len().into());
+        let datasets: Vec<serde_json::Value> =
+            parts.iter().map(|part| part_json(part, rule)).collect();
+        map.insert("datasets".into(), datasets.into());
+    }
+    object
 }
 
 /// The metrics of `rule` in `report`, with its row count.

@@ -4,8 +4,8 @@
 //! temperature and thresholds the page applies are tuned again on what the
 //! page runs, by the criterion `lexical` uses. The rule, genre cap and cap
 //! order stay the model's own: re-chosen, they flip between near-ties on
-//! quantization noise (cap 5 over 4 by 0.0003 of the criterion), and each
-//! flip moves the in-domain figures by more than quantization itself.
+//! quantization noise (cap 5 over 4 by 0.0003 of the criterion, which cost
+//! kslimon 0.0014 of label accuracy on validation).
 
 use serde_json::json;
 
