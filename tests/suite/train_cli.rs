@@ -84,6 +84,14 @@ fn plotgenre<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
     command
 }
 
+/// `export` of `model` (folder or bundle) into `out`, its decisions tuned
+/// and its figures measured on the synthetic CSV `data`.
+fn export_args(data: &Path, model: &Path, out: &Path) -> Vec<String> {
+    let mut args = with_data("export", path_str(data));
+    args.extend(["--model", path_str(model), "--out", path_str(out)].map(String::from));
+    args
+}
+
 /// `command` with the arguments that read the synthetic CSV.
 fn with_data(command: &str, data: &str) -> Vec<String> {
     [
@@ -333,9 +341,7 @@ fn assert_export_keeps_rule_and_cap(dir: &Path, model: &Path, data: &Path) {
     std::fs::write(&thresholds_file, thresholds.to_string()).unwrap();
 
     let bundle = dir.join("edited.plotgenre");
-    let mut export = with_data("export", path_str(data));
-    export.extend(["--model", path_str(&edited), "--out", path_str(&bundle)].map(String::from));
-    run_ok(&mut plotgenre(&export));
+    run_ok(&mut plotgenre(&export_args(data, &edited, &bundle)));
     let manifest = Bundle::from_bytes(&std::fs::read(&bundle).unwrap())
         .unwrap()
         .manifest;
@@ -410,18 +416,8 @@ fn exported_micro_f1(
     eval_args: &[String],
 ) -> f64 {
     let bundle = dir.join(format!("model-{quant}.plotgenre"));
-    let mut export = with_data("export", path_str(data));
-    export.extend(
-        [
-            "--model",
-            path_str(model),
-            "--quant",
-            quant,
-            "--out",
-            path_str(&bundle),
-        ]
-        .map(String::from),
-    );
+    let mut export = export_args(data, model, &bundle);
+    export.extend(["--quant", quant].map(String::from));
     run_ok(&mut plotgenre(&export));
     let mut args = eval_args.to_vec();
     let model_at = args.iter().position(|a| a == "--model").unwrap() + 1;
@@ -447,9 +443,7 @@ fn exported_micro_f1(
 /// it refuses data whose test split is not the bundle's.
 fn assert_tuning_a_bundle_again_keeps_it(dir: &Path, bundle: &Path, data: &Path) {
     let again = dir.join("again.plotgenre");
-    let mut export = with_data("export", path_str(data));
-    export.extend(["--model", path_str(bundle), "--out", path_str(&again)].map(String::from));
-    let output = run_ok(&mut plotgenre(&export));
+    let output = run_ok(&mut plotgenre(&export_args(data, bundle, &again)));
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("decisions tuned on the bundle's own"),
         "{output:?}"
@@ -479,9 +473,7 @@ fn assert_tuning_a_bundle_again_keeps_it(dir: &Path, bundle: &Path, data: &Path)
     // Other data would tune and score it on rows it trained on: refused.
     let other = dir.join("other.csv");
     synthetic_csv(&other, 50);
-    let mut export = with_data("export", path_str(&other));
-    export.extend(["--model", path_str(bundle), "--out", path_str(&again)].map(String::from));
-    let message = one_line_failure(&mut plotgenre(&export));
+    let message = one_line_failure(&mut plotgenre(&export_args(&other, bundle, &again)));
     assert!(message.contains("test rows"), "{message}");
 }
 
