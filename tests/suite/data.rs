@@ -11,6 +11,7 @@ use plotgenre::labels::Task;
 use plotgenre::tokenize::normalize_text;
 use plotgenre::train::data::dataset::{fnv1a64, Dataset, DropReason, Example, Split};
 use plotgenre::train::data::formats::{Columns, Format};
+use plotgenre::train::data::source_labels::SourceLabels;
 use plotgenre::Error;
 
 fn shared_data(relative: &str) -> Option<PathBuf> {
@@ -566,4 +567,54 @@ fn sampling_flags_are_read_from_the_command_line_and_checked() {
         let message = String::from_utf8_lossy(&refused.stderr);
         assert!(message.contains(says), "{message}");
     }
+}
+
+#[test]
+fn source_label_sets_follow_each_sources_genre_vocabulary() {
+    let (Some(kslimon), Some(extra)) = (
+        shared_data("kslimon/Movies_data.csv"),
+        shared_data("extra/extra.csv"),
+    ) else {
+        return;
+    };
+    let kslimon = Dataset::load(&kslimon, &Format::Kslimon).unwrap();
+    let extra = Dataset::load(&extra, &Format::Extra).unwrap();
+    let combined = Dataset::combine(kslimon, vec![extra]).unwrap();
+    let sources = SourceLabels::of_train(&combined);
+    let labels: Vec<String> = ["Documentary", "Music", "Musical", "Drama"]
+        .map(String::from)
+        .to_vec();
+    let counted_for = |part: usize, source: Option<&str>| {
+        let row = combined
+            .train
+            .iter()
+            .find(|e| e.part == part && e.source.as_deref() == source)
+            .unwrap_or_else(|| panic!("a train row of {source:?}"));
+        sources.counted(row, &labels)
+    };
+    // TMDB has Music but neither Musical nor Documentary; rajugc and
+    // kslimon have no Documentary.
+    assert_eq!(
+        counted_for(1, Some("tmdb_popular")),
+        [false, true, false, true]
+    );
+    assert_eq!(
+        counted_for(1, Some("rajugc_imdb_by_genre")),
+        [false, true, true, true]
+    );
+    assert_eq!(counted_for(0, None), [false, true, true, true]);
+    let stranger = Example {
+        source: Some("a source no training row has".into()),
+        ..combined.train[0].clone()
+    };
+    assert_eq!(sources.counted(&stranger, &labels), [true; 4]);
+    let gaps = sources.gaps(&combined, &combined.labels);
+    let tmdb = gaps
+        .iter()
+        .find(|(name, _)| name.ends_with("(tmdb_top_rated)"))
+        .expect("TMDB lacks genres");
+    assert!(["Biography", "Musical", "Sport"]
+        .iter()
+        .all(|g| tmdb.1.iter().any(|l| l == g)));
+    assert!(!tmdb.1.iter().any(|l| l == "Music"), "{tmdb:?}");
 }

@@ -58,7 +58,8 @@ fn regression_meets_its_optimality_condition_and_learns_a_keyword() {
         vec![true, true],
         vec![true, true],
     ];
-    let (weights, bias) = fit_regression(&rows, &truth, 2, 10.0, 500).unwrap();
+    let every = vec![vec![true; 2]; rows.len()];
+    let (weights, bias) = fit_regression(&rows, &truth, &every, 2, 10.0, 500).unwrap();
     assert_eq!(weights.len(), 2);
     assert_eq!(
         weights[0].len(),
@@ -76,7 +77,47 @@ fn regression_meets_its_optimality_condition_and_learns_a_keyword() {
         "label 0 mean probability {mean_p}"
     );
     assert!(logit(1, &rows[2]) > 1.0 && logit(1, &rows[0]) < -1.0);
-    assert!(fit_regression(&rows, &truth, 2, 0.0, 500).is_err());
+    assert!(fit_regression(&rows, &truth, &every, 2, 0.0, 500).is_err());
+}
+
+#[test]
+fn regression_ignores_the_pairs_it_does_not_count() {
+    // Label 0 is positive on feature 0 in row 0, and rows 2-3 contradict
+    // it. Not counting label 0 on rows 2-3 halves the mean's terms and
+    // keeps lambda = 1 / (C n): the same optimum as rows 0-1 alone at the
+    // same C (their objective is exactly half the masked one).
+    let rows = vec![
+        vec![(0, 1.0)],
+        vec![(1, 1.0)],
+        vec![(0, 1.0)],
+        vec![(0, 1.0)],
+    ];
+    let truth = vec![vec![true], vec![false], vec![false], vec![false]];
+    let counted = vec![vec![true], vec![true], vec![false], vec![false]];
+    let every = vec![vec![true]; 4];
+    let (masked, masked_bias) = fit_regression(&rows, &truth, &counted, 2, 10.0, 500).unwrap();
+    let (plain, plain_bias) = fit_regression(&rows, &truth, &every, 2, 10.0, 500).unwrap();
+    let (alone, alone_bias) =
+        fit_regression(&rows[..2], &truth[..2], &every[..2], 2, 10.0, 500).unwrap();
+    let row_0_logit = |weights: &[Vec<f32>], bias: &[f32]| weights[0][0] + bias[0];
+    assert!(
+        row_0_logit(&plain, &plain_bias) < 0.0,
+        "counted: rows 2-3 outvote row 0"
+    );
+    assert!(
+        row_0_logit(&masked, &masked_bias) > 0.0,
+        "uncounted: row 0 alone decides"
+    );
+    for (a, b) in masked[0][..2]
+        .iter()
+        .chain(&masked_bias)
+        .zip(alone[0][..2].iter().chain(&alone_bias))
+    {
+        assert!(
+            (a - b).abs() < 1e-3,
+            "masked {masked:?} {masked_bias:?} vs alone {alone:?} {alone_bias:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,8 +1,16 @@
 //! Training losses against values computed by hand, at extreme logits, and
-//! with gradients flowing back to the logits.
+//! with gradients flowing back to the logits; which (row, genre) pairs a
+//! run's objective counts.
+
+use std::path::Path;
 
 use candle_core::{Device, Tensor, Var};
+use plotgenre::labels::Task;
+use plotgenre::train::data::dataset::Dataset;
+use plotgenre::train::data::formats::{Columns, Format};
 use plotgenre::train::fit::loss::{self, label_weights, MultiLabelLoss};
+use plotgenre::train::fit::objective::Objective;
+use plotgenre::train::fit::options::Options;
 
 const TOLERANCE: f32 = 1e-5;
 
@@ -44,9 +52,30 @@ fn bce_matches_the_hand_computed_mean() {
     let (logits, targets) = example();
     let expected = bce_terms().iter().sum::<f32>() / 4.0;
     close(
-        scalar(loss::multi_label(&logits, &targets, &MultiLabelLoss::Bce).unwrap()),
+        scalar(loss::multi_label(&logits, &targets, None, &MultiLabelLoss::Bce).unwrap()),
         expected,
     );
+}
+
+#[test]
+fn counted_bce_averages_only_the_counted_pairs_and_leaves_the_rest_untrained() {
+    let (logits, targets) = example();
+    let logits = Var::from_tensor(&logits).unwrap();
+    // Row 0's label 1 and row 1's label 0 are not counted.
+    let counted = matrix(&[[1.0, 0.0], [0.0, 1.0]]);
+    let [a, _, _, d] = bce_terms();
+    let value = loss::multi_label(
+        logits.as_tensor(),
+        &targets,
+        Some(&counted),
+        &MultiLabelLoss::Bce,
+    )
+    .unwrap();
+    close(scalar(value.clone()), (a + d) / 2.0);
+    let grads = value.backward().unwrap();
+    let grad: Vec<Vec<f32>> = grads.get(logits.as_tensor()).unwrap().to_vec2().unwrap();
+    assert_eq!((grad[0][1], grad[1][0]), (0.0, 0.0), "{grad:?}");
+    close(grad[0][0], (1.0 / (1.0 + (-2.0f32).exp()) - 1.0) / 2.0);
 }
 
 #[test]
@@ -55,8 +84,13 @@ fn weighted_bce_scales_each_label() {
     let weights = Tensor::new(&[1.5f32, 0.5], &Device::Cpu).unwrap();
     let [a, b, c, d] = bce_terms();
     let expected = (1.5 * a + 0.5 * b + 1.5 * c + 0.5 * d) / 4.0;
-    let actual =
-        loss::multi_label(&logits, &targets, &MultiLabelLoss::WeightedBce { weights }).unwrap();
+    let actual = loss::multi_label(
+        &logits,
+        &targets,
+        None,
+        &MultiLabelLoss::WeightedBce { weights },
+    )
+    .unwrap();
     close(scalar(actual), expected);
 }
 
@@ -89,7 +123,7 @@ fn focal_matches_the_hand_computed_mean() {
         gamma: gamma.into(),
     };
     close(
-        scalar(loss::multi_label(&logits, &targets, &kind).unwrap()),
+        scalar(loss::multi_label(&logits, &targets, None, &kind).unwrap()),
         expected,
     );
 }
@@ -100,7 +134,7 @@ fn multi_label_losses_are_finite_at_extreme_logits() {
     let wrong = matrix(&[[0.0, 1.0], [1.0, 0.0]]);
     let right = matrix(&[[1.0, 0.0], [0.0, 1.0]]);
     let bce = |targets: &Tensor| {
-        scalar(loss::multi_label(&logits, targets, &MultiLabelLoss::Bce).unwrap())
+        scalar(loss::multi_label(&logits, targets, None, &MultiLabelLoss::Bce).unwrap())
     };
     close(bce(&wrong), 100.0);
     close(bce(&right), 0.0);
@@ -108,7 +142,7 @@ fn multi_label_losses_are_finite_at_extreme_logits() {
         alpha: 0.375,
         gamma: 2.0,
     };
-    assert!(scalar(loss::multi_label(&logits, &wrong, &focal).unwrap()).is_finite());
+    assert!(scalar(loss::multi_label(&logits, &wrong, None, &focal).unwrap()).is_finite());
 }
 
 #[test]
@@ -139,7 +173,7 @@ fn gradients_reach_the_logits() {
             gamma: 2.0,
         },
     ] {
-        let grads = loss::multi_label(logits.as_tensor(), &targets, &kind)
+        let grads = loss::multi_label(logits.as_tensor(), &targets, None, &kind)
             .unwrap()
             .backward()
             .unwrap();
@@ -165,4 +199,49 @@ fn gradients_reach_the_logits() {
         .backward()
         .unwrap();
     assert!(grads.get(class_logits.as_tensor()).is_some());
+}
+
+/// A file of 40 plots whose genres are "Drama" and, when `with_musical`,
+/// "Musical" on every other row.
+fn genre_file(name: &str, with_musical: bool) -> Dataset {
+    let mut csv = String::from("plot,genres\n");
+    for i in 0..40 {
+        let musical = if with_musical && i % 2 == 0 {
+            "|Musical"
+        } else {
+            ""
+        };
+        csv.push_str(&format!("{name} story number {i},Drama{musical}\n"));
+    }
+    let format = Format::Csv(Columns {
+        text: "plot".into(),
+        title: None,
+        label: "genres".into(),
+        label_sep: Some("|".into()),
+    });
+    Dataset::parse(Path::new(name), csv.as_bytes(), &format).unwrap()
+}
+
+#[test]
+fn source_label_sets_leave_a_sources_missing_genre_out_of_the_loss() {
+    let dataset =
+        Dataset::combine(genre_file("stage", true), vec![genre_file("screen", false)]).unwrap();
+    let labels = dataset.labels.clone();
+    assert_eq!(labels, ["Drama", "Musical"]);
+    let row = dataset.train.iter().find(|e| e.part == 1).unwrap();
+    let loss_at = |options: &Options, musical_logit: f32| {
+        let objective = Objective::new(Task::MultiLabel, options, &dataset).unwrap();
+        let logits = matrix(&[[1.0, musical_logit]]);
+        scalar(objective.loss(&logits, &[row], &labels).unwrap())
+    };
+    let masked = Options {
+        source_label_sets: true,
+        ..Options::default()
+    };
+    // "screen" never labels Musical: its rows say nothing about it...
+    close(loss_at(&masked, -3.0), loss_at(&masked, 3.0));
+    close(loss_at(&masked, 0.0), (1.0 + (-1.0f32).exp()).ln());
+    // ...unless every pair counts, as by default.
+    let plain = Options::default();
+    assert!(loss_at(&plain, 3.0) > loss_at(&plain, -3.0) + 1.0);
 }

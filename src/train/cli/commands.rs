@@ -17,6 +17,7 @@ use crate::labels::{Task, Thresholds};
 use crate::pipeline::Pipeline;
 use crate::train::convert::export;
 use crate::train::convert::import::{self, ImportReport, SourceLayout};
+use crate::train::data::source_labels::SourceLabels;
 use crate::train::eval::evaluate::{self, score_name, Metrics};
 use crate::train::fit;
 use crate::train::fit::checkpoint::Checkpoint;
@@ -204,6 +205,12 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     };
     let dataset = args.data.load()?;
     println!("{}", dataset.summary());
+    if args.options.source_label_sets {
+        let sources = SourceLabels::of_train(&dataset);
+        for (source, lacking) in sources.gaps(&dataset, &dataset.labels) {
+            println!("loss skips for {source}: {}", lacking.join(", "));
+        }
+    }
     let spec = RunSpec {
         dataset: &dataset,
         base: &args.base,

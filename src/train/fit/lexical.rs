@@ -16,6 +16,7 @@ use crate::model::{weights, Classifier, Config, Source, Tensors};
 use crate::pipeline::{self, INFERENCE_BATCH};
 use crate::tokenize::TextEncoder;
 use crate::train::data::dataset::{Dataset, Example};
+use crate::train::data::source_labels::SourceLabels;
 use crate::train::eval::calibrate::{self, Tuned};
 use crate::train::eval::criterion::{Criterion, Score};
 use crate::train::eval::evaluate::{self, SplitReport};
@@ -202,6 +203,8 @@ struct Folder {
     min_support: usize,
     /// The run's `--select-on` (every row for folders older than it).
     select_on: crate::train::eval::criterion::SelectOn,
+    /// The run's `--source-label-sets`: the lexical fit counts the same pairs.
+    source_label_sets: bool,
 }
 
 impl Folder {
@@ -233,6 +236,7 @@ impl Folder {
             training,
             min_support: options.min_threshold_support,
             select_on: options.select_on,
+            source_label_sets: options.source_label_sets,
         })
     }
 
@@ -280,6 +284,8 @@ struct Features {
     vocabulary: Vocabulary,
     rows: Vec<Vec<(usize, f32)>>,
     truth: Vec<Vec<bool>>,
+    /// The (row, label) pairs the fit counts.
+    counted: Vec<Vec<bool>>,
 }
 
 impl Features {
@@ -298,8 +304,24 @@ impl Features {
             vocabulary,
             rows,
             truth: evaluate::truth(&dataset.train, &folder.labels),
+            counted: counted_pairs(folder, dataset),
         })
     }
+}
+
+/// The (row, label) pairs of `dataset`'s train split that the fit counts:
+/// every one, or with `--source-label-sets` those its source labels.
+fn counted_pairs(folder: &Folder, dataset: &Dataset) -> Vec<Vec<bool>> {
+    let labels = &folder.labels;
+    if !folder.source_label_sets {
+        return vec![vec![true; labels.len()]; dataset.train.len()];
+    }
+    let sources = SourceLabels::of_train(dataset);
+    dataset
+        .train
+        .iter()
+        .map(|e| sources.counted(e, labels))
+        .collect()
 }
 
 /// What every blend is tuned for and scored by on validation: computed
@@ -456,6 +478,7 @@ fn fit_at(
     let (weights, bias) = fit_regression(
         &features.rows,
         &features.truth,
+        &features.counted,
         features.vocabulary.len(),
         c,
         max_iters,

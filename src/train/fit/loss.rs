@@ -33,8 +33,15 @@ fn softplus(x: &Tensor) -> Result<Tensor> {
     Ok((x.relu()? + tail)?)
 }
 
-/// Scalar loss of `logits` against 0/1 `targets` (both `(batch, labels)`).
-pub fn multi_label(logits: &Tensor, targets: &Tensor, loss: &MultiLabelLoss) -> Result<Tensor> {
+/// Scalar loss of `logits` against 0/1 `targets` (both `(batch, labels)`):
+/// the mean over every element, or with `counted` (0/1, same shape) the
+/// mean over the counted ones.
+pub fn multi_label(
+    logits: &Tensor,
+    targets: &Tensor,
+    counted: Option<&Tensor>,
+    loss: &MultiLabelLoss,
+) -> Result<Tensor> {
     let targets = targets.to_dtype(DType::F32)?;
     // -ln(sigmoid(x)) = softplus(-x);  -ln(1 - sigmoid(x)) = softplus(x).
     let positive_nll = softplus(&logits.neg()?)?;
@@ -57,7 +64,15 @@ pub fn multi_label(logits: &Tensor, targets: &Tensor, loss: &MultiLabelLoss) -> 
             (positive + negative)?
         }
     };
-    Ok(per_element.mean_all()?)
+    match counted {
+        None => Ok(per_element.mean_all()?),
+        Some(counted) => {
+            let counted = counted.to_dtype(DType::F32)?;
+            let count = counted.sum_all()?.to_scalar::<f32>()?.max(1.0);
+            let total = per_element.mul(&counted)?.sum_all()?;
+            Ok(total.affine(1.0 / f64::from(count), 0.0)?)
+        }
+    }
 }
 
 /// Per-label weights `ln(N / (n + 1))` for `n` positives among `rows`,

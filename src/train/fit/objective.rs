@@ -1,6 +1,7 @@
 //! The loss a run minimises: its task's objective (`--loss` for
 //! multi-label, label-smoothed cross-entropy for single-label) applied to a
-//! batch's logits and the labels of its rows.
+//! batch's logits and the labels of its rows (with `--source-label-sets`,
+//! only on the genres each row's source labels at all).
 
 use candle_core::{Device, Tensor};
 
@@ -8,57 +9,58 @@ use super::loss::{self, MultiLabelLoss};
 use super::options::{LossKind, Options};
 use crate::labels::Task;
 use crate::train::data::dataset::{Dataset, Example, Split};
+use crate::train::data::source_labels::SourceLabels;
 use crate::Result;
 
 /// The loss of the run's task.
 pub enum Objective {
-    Multi(MultiLabelLoss),
-    Single { smoothing: f64 },
+    Multi {
+        loss: MultiLabelLoss,
+        /// The genres each source labels, when only those count.
+        sources: Option<SourceLabels>,
+    },
+    Single {
+        smoothing: f64,
+    },
 }
 
 impl Objective {
-    /// The objective `options` ask for on `task`; weighted BCE weighs each
-    /// label by its count in `dataset`'s train split.
+    /// The objective `options` ask for on `task`.
     pub fn new(task: Task, options: &Options, dataset: &Dataset) -> Result<Self> {
         Ok(match task {
             Task::SingleLabel => Objective::Single {
                 smoothing: options.label_smoothing,
             },
-            Task::MultiLabel => Objective::Multi(match options.loss {
-                LossKind::Bce => MultiLabelLoss::Bce,
-                LossKind::Focal => MultiLabelLoss::Focal {
-                    alpha: options.focal_alpha,
-                    gamma: options.focal_gamma,
-                },
-                LossKind::WeightedBce => {
-                    let positives: Vec<usize> = dataset
-                        .label_counts(Split::Train)
-                        .iter()
-                        .map(|(_, n)| *n)
-                        .collect();
-                    let weights = loss::label_weights(&positives, dataset.train.len());
-                    MultiLabelLoss::WeightedBce {
-                        weights: Tensor::new(weights.as_slice(), &Device::Cpu)?,
-                    }
-                }
-            }),
+            Task::MultiLabel => Objective::Multi {
+                loss: multi_label_loss(options, dataset)?,
+                sources: options
+                    .source_label_sets
+                    .then(|| SourceLabels::of_train(dataset)),
+            },
         })
     }
 
     /// The mean loss of `logits` against the labels (of `labels`) of `rows`.
     pub fn loss(&self, logits: &Tensor, rows: &[&Example], labels: &[String]) -> Result<Tensor> {
         match self {
-            Objective::Multi(kind) => {
+            Objective::Multi { loss, sources } => {
+                let shape = (rows.len(), labels.len());
                 let flags: Vec<f32> = rows
                     .iter()
-                    .flat_map(|e| {
-                        labels
-                            .iter()
-                            .map(|l| f32::from(u8::from(e.labels.contains(l))))
-                    })
+                    .flat_map(|e| labels.iter().map(|l| flag(e.labels.contains(l))))
                     .collect();
-                let targets = Tensor::from_vec(flags, (rows.len(), labels.len()), &Device::Cpu)?;
-                loss::multi_label(logits, &targets, kind)
+                let targets = Tensor::from_vec(flags, shape, &Device::Cpu)?;
+                let counted = match sources {
+                    Some(sources) => {
+                        let flags: Vec<f32> = rows
+                            .iter()
+                            .flat_map(|e| sources.counted(e, labels).into_iter().map(flag))
+                            .collect();
+                        Some(Tensor::from_vec(flags, shape, &Device::Cpu)?)
+                    }
+                    None => None,
+                };
+                loss::multi_label(logits, &targets, counted.as_ref(), loss)
             }
             Objective::Single { smoothing } => {
                 let classes: Vec<u32> = rows
@@ -75,4 +77,32 @@ impl Objective {
             }
         }
     }
+}
+
+/// The multi-label loss `--loss` names; weighted BCE weighs each label by
+/// its count in `dataset`'s train split.
+fn multi_label_loss(options: &Options, dataset: &Dataset) -> Result<MultiLabelLoss> {
+    Ok(match options.loss {
+        LossKind::Bce => MultiLabelLoss::Bce,
+        LossKind::Focal => MultiLabelLoss::Focal {
+            alpha: options.focal_alpha,
+            gamma: options.focal_gamma,
+        },
+        LossKind::WeightedBce => {
+            let positives: Vec<usize> = dataset
+                .label_counts(Split::Train)
+                .iter()
+                .map(|(_, n)| *n)
+                .collect();
+            let weights = loss::label_weights(&positives, dataset.train.len());
+            MultiLabelLoss::WeightedBce {
+                weights: Tensor::new(weights.as_slice(), &Device::Cpu)?,
+            }
+        }
+    })
+}
+
+/// 1 for true, 0 for false, as the loss's tensors hold them.
+fn flag(on: bool) -> f32 {
+    f32::from(u8::from(on))
 }

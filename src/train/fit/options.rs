@@ -91,6 +91,12 @@ pub struct Options {
     /// Focal loss: focusing exponent.
     #[arg(long, default_value_t = DEFAULT_FOCAL_GAMMA)]
     pub focal_gamma: f64,
+    /// Multi-label: count each row's loss only on the genres its source
+    /// (extra's `source`, else its file) labels somewhere in train; a source
+    /// without a genre (TMDB has no Musical) says nothing about it.
+    #[arg(long)]
+    #[serde(default)]
+    pub source_label_sets: bool,
     /// Single-label: label smoothing of the cross-entropy target.
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f64,

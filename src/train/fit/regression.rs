@@ -18,11 +18,14 @@ pub fn usable_c(c: f64) -> bool {
 }
 
 /// L2-regularised logistic regression of every label at once, over sparse
-/// rows: mean log-loss plus `lambda / 2 * |W|^2` (biases unpenalised).
+/// rows: mean log-loss over the counted (row, label) pairs plus
+/// `lambda / 2 * |W|^2` (biases unpenalised).
 /// Parameters are `features x labels` weights, then one bias per label.
 struct Regression<'a> {
     rows: &'a [Vec<(usize, f32)>],
     truth: &'a [Vec<bool>],
+    /// Which (row, label) pairs the loss counts (`train --source-label-sets`).
+    counted: &'a [Vec<bool>],
     labels: usize,
     features: usize,
     lambda: f64,
@@ -40,7 +43,7 @@ impl Regression<'_> {
         let n = self.rows.len().max(1) as f64;
         let mut loss = 0.0;
         let mut logits = vec![0f64; self.labels];
-        for (row, truth) in self.rows.iter().zip(self.truth) {
+        for ((row, truth), counted) in self.rows.iter().zip(self.truth).zip(self.counted) {
             logits.copy_from_slice(bias);
             for &(feature, value) in row {
                 let w = &weights[feature * self.labels..(feature + 1) * self.labels];
@@ -48,7 +51,11 @@ impl Regression<'_> {
                     *z += f64::from(value) * w;
                 }
             }
-            for (z, &t) in logits.iter_mut().zip(truth) {
+            for ((z, &t), &counts) in logits.iter_mut().zip(truth).zip(counted) {
+                if !counts {
+                    *z = 0.0;
+                    continue;
+                }
                 let y = if t { 1.0 } else { 0.0 };
                 // log(1 + e^z) - z y, stable for either sign of z.
                 loss += z.max(0.0) - *z * y + (-z.abs()).exp().ln_1p();
@@ -98,11 +105,13 @@ impl Gradient for Regression<'_> {
 }
 
 /// Fits one logistic regression per label, at regularisation strength `c`,
-/// on TF-IDF `rows` over `features` features; returns `(labels, padded
-/// features)` weights and the biases.
+/// on TF-IDF `rows` over `features` features (each label on the rows that
+/// `counted` marks for it); returns `(labels, padded features)` weights and
+/// the biases.
 pub fn fit_regression(
     rows: &[Vec<(usize, f32)>],
     truth: &[Vec<bool>],
+    counted: &[Vec<bool>],
     features: usize,
     c: f64,
     max_iters: u64,
@@ -121,6 +130,7 @@ pub fn fit_regression(
     let problem = Regression {
         rows,
         truth,
+        counted,
         labels,
         features,
         // scikit-learn minimises C * sum(loss) + |w|^2 / 2; this is that over C n.
