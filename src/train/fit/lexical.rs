@@ -362,16 +362,6 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         target.most_genres,
         &target.criterion,
     );
-    let test_logits = blend(
-        &folder.head_logits(&dataset.test)?,
-        &folder.lexical_logits(&dataset.test, &fit.pure)?,
-        share,
-    );
-
-    let mut all = folder.weights.clone();
-    all.extend(tensors(features.idf, &fit.weights, fit.bias, share)?);
-    let weights_path = dir.join(MODEL_FILE);
-    model_dir::save_weights(&weights_path, &all)?;
     let lexical_metrics = json!({
         "features": features.vocabulary.len(),
         "options": options,
@@ -380,24 +370,18 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         "validation_scores": scores,
         "cap_selection": cap_scores,
     });
-    let finished = finish::finish(Ending {
-        dir,
-        dataset: folder.dataset.clone(),
-        task: Task::MultiLabel,
-        labels: &folder.labels,
-        tuned,
-        validation: &dataset.validation,
-        validation_logits: &validation_logits,
-        test: &dataset.test,
-        test_logits: &test_logits,
-        training: &folder.training,
-        extra_metrics: Some(("lexical", lexical_metrics)),
-    })?;
-    let mut files = vec![weights_path];
-    files.extend(finished.files);
+    let vocabulary = features.vocabulary.len();
+    let (c, chosen) = (fit.c, Choice { fit, share, tuned });
+    let blended = Blended {
+        idf: features.idf,
+        chosen,
+        validation_logits,
+        metrics: lexical_metrics,
+    };
+    let (finished, files) = save(dir, &folder, dataset, blended)?;
     Ok(Outcome {
-        features: features.vocabulary.len(),
-        c: fit.c,
+        features: vocabulary,
+        c,
         share,
         scores,
         labels: folder.labels.clone(),
@@ -406,6 +390,53 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         test: finished.test,
         files,
     })
+}
+
+/// The blend `attach` chose, as `save` writes it.
+struct Blended {
+    /// The lexical model's IDF table (its vocabulary).
+    idf: Vec<f32>,
+    chosen: Choice,
+    validation_logits: Vec<Vec<f32>>,
+    /// The lexical section of `metrics.json`.
+    metrics: serde_json::Value,
+}
+
+/// Writes `blended` into folder `dir`: the lexical tensors beside the
+/// encoder's, then the thresholds, metrics and report; returns what
+/// `finish` gave and every file written.
+fn save(
+    dir: &Path,
+    folder: &Folder,
+    dataset: &Dataset,
+    blended: Blended,
+) -> Result<(finish::Finished, Vec<PathBuf>)> {
+    let Choice { fit, share, tuned } = blended.chosen;
+    let test_logits = blend(
+        &folder.head_logits(&dataset.test)?,
+        &folder.lexical_logits(&dataset.test, &fit.pure)?,
+        share,
+    );
+    let mut all = folder.weights.clone();
+    all.extend(tensors(blended.idf, &fit.weights, fit.bias, share)?);
+    let weights_path = dir.join(MODEL_FILE);
+    model_dir::save_weights(&weights_path, &all)?;
+    let finished = finish::finish(Ending {
+        dir,
+        dataset: folder.dataset.clone(),
+        task: Task::MultiLabel,
+        labels: &folder.labels,
+        tuned,
+        validation: &dataset.validation,
+        validation_logits: &blended.validation_logits,
+        test: &dataset.test,
+        test_logits: &test_logits,
+        training: &folder.training,
+        extra_metrics: Some(("lexical", blended.metrics)),
+    })?;
+    let mut files = vec![weights_path];
+    files.extend(finished.files.iter().cloned());
+    Ok((finished, files))
 }
 
 /// Fits a lexical model at every `--regularization-c` and blends each at
