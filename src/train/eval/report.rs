@@ -240,59 +240,11 @@ fn overall_table(split: &SplitReport) -> String {
 
 /// Writes `report.md` and the charts into `out`; returns the paths written.
 pub fn write(out: &Path, summary: &Summary) -> Result<Vec<PathBuf>> {
-    let labels: Vec<String> = summary
-        .test
-        .per_label
-        .iter()
-        .map(|s| s.label.clone())
-        .collect();
-    let f1: Vec<f64> = summary.test.per_label.iter().map(|s| s.f1).collect();
-    let counts: Vec<LabelCounts> = summary
-        .test
-        .per_label
-        .iter()
-        .map(|s| LabelCounts {
-            tp: s.tp,
-            fp: s.fp,
-            fn_: s.fn_,
-        })
-        .collect();
-    let validation: Vec<(f64, f64)> = summary
-        .training
-        .history
-        .epochs
-        .iter()
-        .map(|e| (e.step as f64, e.score))
-        .collect();
-    let loss: Vec<(f64, f64)> = summary
-        .training
-        .history
-        .loss
-        .iter()
-        .map(|&(s, l)| (s as f64, l))
-        .collect();
+    let [f1, confusion] = genre_charts(summary)?;
     let files = [
-        (
-            F1_CHART,
-            charts::label_f1_bars("F1 by genre (test)", &labels, &f1)?,
-        ),
-        (
-            CONFUSION_CHART,
-            charts::label_confusion_bars(
-                "True positives, false positives and false negatives by genre (test)",
-                &labels,
-                &counts,
-            )?,
-        ),
-        (
-            CURVES_CHART,
-            charts::training_curves(
-                "Training loss and validation score",
-                &loss,
-                &validation,
-                &format!("validation {}", score_name(summary.task)),
-            )?,
-        ),
+        (F1_CHART, f1),
+        (CONFUSION_CHART, confusion),
+        (CURVES_CHART, curves_chart(summary)?),
         (model_dir::REPORT_FILE, summary.markdown()),
     ];
     let mut written = Vec::new();
@@ -302,4 +254,44 @@ pub fn write(out: &Path, summary: &Summary) -> Result<Vec<PathBuf>> {
         written.push(path);
     }
     Ok(written)
+}
+
+/// The test split's F1 bars and its TP / FP / FN bars, by genre (SVG).
+fn genre_charts(summary: &Summary) -> Result<[String; 2]> {
+    let per_label = &summary.test.per_label;
+    let labels: Vec<String> = per_label.iter().map(|s| s.label.clone()).collect();
+    let f1: Vec<f64> = per_label.iter().map(|s| s.f1).collect();
+    let counts: Vec<LabelCounts> = per_label
+        .iter()
+        .map(|s| LabelCounts {
+            tp: s.tp,
+            fp: s.fp,
+            fn_: s.fn_,
+        })
+        .collect();
+    Ok([
+        charts::label_f1_bars("F1 by genre (test)", &labels, &f1)?,
+        charts::label_confusion_bars(
+            "True positives, false positives and false negatives by genre (test)",
+            &labels,
+            &counts,
+        )?,
+    ])
+}
+
+/// The training loss and the validation score by step (SVG).
+fn curves_chart(summary: &Summary) -> Result<String> {
+    let history = &summary.training.history;
+    let validation: Vec<(f64, f64)> = history
+        .epochs
+        .iter()
+        .map(|e| (e.step as f64, e.score))
+        .collect();
+    let loss: Vec<(f64, f64)> = history.loss.iter().map(|&(s, l)| (s as f64, l)).collect();
+    charts::training_curves(
+        "Training loss and validation score",
+        &loss,
+        &validation,
+        &format!("validation {}", score_name(summary.task)),
+    )
 }
