@@ -61,30 +61,11 @@ impl CustomOp3 for AttentionOp {
         v_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let name = self.name();
-        let (batch, seq, dim) = q_layout.shape().dims3()?;
-        if k_layout.dims() != q_layout.dims()
-            || v_layout.dims() != q_layout.dims()
-            || self.heads == 0
-            || dim % self.heads != 0
-        {
-            candle_core::bail!(
-                "{name}: queries {:?}, keys {:?} and values {:?} do not split into {} heads",
-                q_layout.dims(),
-                k_layout.dims(),
-                v_layout.dims(),
-                self.heads
-            );
-        }
         let (bias_storage, bias_layout) = self.bias.storage_and_layout();
         let Storage::Cpu(bias_storage) = &*bias_storage else {
             candle_core::bail!("{name}: the bias must be on the CPU");
         };
-        if bias_layout.dims() != [batch, 1, 1, seq] {
-            candle_core::bail!(
-                "{name}: a bias of shape {:?} does not mask {batch} texts of {seq} tokens",
-                bias_layout.dims()
-            );
-        }
+        let (batch, seq, dim) = self.checked_dims([q_layout, k_layout, v_layout], bias_layout)?;
         let text = Text {
             seq,
             dim,
@@ -106,6 +87,44 @@ impl CustomOp3 for AttentionOp {
                 text.context(projections, &bias[item * seq..][..seq], head)
             })
             .collect();
+        let out = self.heads_side_by_side(&contexts, &text, batch);
+        Ok((CpuStorage::F32(out), q_layout.shape().clone()))
+    }
+}
+
+impl AttentionOp {
+    /// `(batch, seq, dim)` of the projections (`q`, `k`, `v` layouts), when
+    /// they agree, split into the op's heads and match the bias's shape.
+    fn checked_dims(
+        &self,
+        [q, k, v]: [&Layout; 3],
+        bias: &Layout,
+    ) -> candle_core::Result<(usize, usize, usize)> {
+        let name = self.name();
+        let (batch, seq, dim) = q.shape().dims3()?;
+        if k.dims() != q.dims() || v.dims() != q.dims() || self.heads == 0 || dim % self.heads != 0
+        {
+            candle_core::bail!(
+                "{name}: queries {:?}, keys {:?} and values {:?} do not split into {} heads",
+                q.dims(),
+                k.dims(),
+                v.dims(),
+                self.heads
+            );
+        }
+        if bias.dims() != [batch, 1, 1, seq] {
+            candle_core::bail!(
+                "{name}: a bias of shape {:?} does not mask {batch} texts of {seq} tokens",
+                bias.dims()
+            );
+        }
+        Ok((batch, seq, dim))
+    }
+
+    /// The per-(text, head) `contexts`, in task order, merged into the
+    /// `(batch, seq, dim)` layout with each text's heads side by side.
+    fn heads_side_by_side(&self, contexts: &[Vec<f32>], text: &Text, batch: usize) -> Vec<f32> {
+        let (seq, dim) = (text.seq, text.dim);
         let mut out = vec![0f32; batch * seq * dim];
         for (task, context) in contexts.iter().enumerate() {
             let (item, head) = (task / self.heads, task % self.heads);
@@ -114,7 +133,7 @@ impl CustomOp3 for AttentionOp {
                 row[head * text.head_dim..][..text.head_dim].copy_from_slice(head_row);
             }
         }
-        Ok((CpuStorage::F32(out), q_layout.shape().clone()))
+        out
     }
 }
 
