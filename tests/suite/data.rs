@@ -19,6 +19,11 @@ fn shared_data(relative: &str) -> Option<PathBuf> {
     common::available(&path, "CI checks out ../shared beside the repository").then_some(path)
 }
 
+/// The file at `relative` under ../shared/data, read as `format`.
+fn shared_dataset(relative: &str, format: Format) -> Option<Dataset> {
+    shared_data(relative).map(|path| Dataset::load(&path, &format).unwrap())
+}
+
 fn split_sizes(dataset: &Dataset) -> [usize; 3] {
     Split::ALL.map(|s| dataset.split(s).len())
 }
@@ -122,15 +127,12 @@ fn extra_has_the_protocols_counts_and_keeps_each_rows_source() {
 #[test]
 fn combined_datasets_remember_each_rows_file() {
     let (Some(movies), Some(kslimon), Some(extra)) = (
-        shared_data("movies/movies.csv"),
-        shared_data("kslimon/Movies_data.csv"),
-        shared_data("extra/extra.csv"),
+        shared_dataset("movies/movies.csv", Format::Movies),
+        shared_dataset("kslimon/Movies_data.csv", Format::Kslimon),
+        shared_dataset("extra/extra.csv", Format::Extra),
     ) else {
         return;
     };
-    let movies = Dataset::load(&movies, &Format::Movies).unwrap();
-    let kslimon = Dataset::load(&kslimon, &Format::Kslimon).unwrap();
-    let extra = Dataset::load(&extra, &Format::Extra).unwrap();
     let combined = Dataset::combine(movies.clone(), vec![kslimon.clone(), extra.clone()]).unwrap();
     let names: Vec<&str> = combined.parts.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names.len(), 3);
@@ -360,13 +362,11 @@ fn the_data_command_prints_the_summary_or_one_line_of_error() {
 #[test]
 fn combined_datasets_keep_each_test_split_out_of_training() {
     let (Some(movies), Some(kslimon)) = (
-        shared_data("movies/movies.csv"),
-        shared_data("kslimon/Movies_data.csv"),
+        shared_dataset("movies/movies.csv", Format::Movies),
+        shared_dataset("kslimon/Movies_data.csv", Format::Kslimon),
     ) else {
         return;
     };
-    let movies = Dataset::load(&movies, &Format::Movies).unwrap();
-    let kslimon = Dataset::load(&kslimon, &Format::Kslimon).unwrap();
     let combined = Dataset::combine(movies.clone(), vec![kslimon.clone()]).unwrap();
 
     assert_eq!(
@@ -572,13 +572,11 @@ fn sampling_flags_are_read_from_the_command_line_and_checked() {
 #[test]
 fn source_label_sets_follow_each_sources_genre_vocabulary() {
     let (Some(kslimon), Some(extra)) = (
-        shared_data("kslimon/Movies_data.csv"),
-        shared_data("extra/extra.csv"),
+        shared_dataset("kslimon/Movies_data.csv", Format::Kslimon),
+        shared_dataset("extra/extra.csv", Format::Extra),
     ) else {
         return;
     };
-    let kslimon = Dataset::load(&kslimon, &Format::Kslimon).unwrap();
-    let extra = Dataset::load(&extra, &Format::Extra).unwrap();
     let combined = Dataset::combine(kslimon, vec![extra]).unwrap();
     let sources = SourceLabels::of_train(&combined);
     let labels: Vec<String> = ["Documentary", "Music", "Musical", "Drama"]
