@@ -245,3 +245,18 @@ fn source_label_sets_leave_a_sources_missing_genre_out_of_the_loss() {
     let plain = Options::default();
     assert!(loss_at(&plain, 3.0) > loss_at(&plain, -3.0) + 1.0);
 }
+
+#[test]
+fn source_label_sets_refuse_a_single_label_task() {
+    let dataset = genre_file("stage", false);
+    let masked = Options {
+        source_label_sets: true,
+        ..Options::default()
+    };
+    let refusal = Objective::new(Task::SingleLabel, &masked, &dataset).err();
+    let message = refusal
+        .expect("a single-label run refuses the flag")
+        .to_string();
+    assert!(message.contains("--source-label-sets"), "{message}");
+    assert!(Objective::new(Task::SingleLabel, &Options::default(), &dataset).is_ok());
+}

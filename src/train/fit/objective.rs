@@ -10,7 +10,7 @@ use super::options::{LossKind, Options};
 use crate::labels::Task;
 use crate::train::data::dataset::{Dataset, Example, Split};
 use crate::train::data::source_labels::SourceLabels;
-use crate::Result;
+use crate::{Error, Result};
 
 /// The loss of the run's task.
 pub enum Objective {
@@ -25,8 +25,15 @@ pub enum Objective {
 }
 
 impl Objective {
-    /// The objective `options` ask for on `task`.
+    /// The objective `options` ask for on `task`; per-source label sets
+    /// need a multi-label task.
     pub fn new(task: Task, options: &Options, dataset: &Dataset) -> Result<Self> {
+        if task == Task::SingleLabel && options.source_label_sets {
+            return Err(Error::Setting(
+                "--source-label-sets: a single-label dataset has one genre per row; drop the flag"
+                    .into(),
+            ));
+        }
         Ok(match task {
             Task::SingleLabel => Objective::Single {
                 smoothing: options.label_smoothing,
