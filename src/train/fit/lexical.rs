@@ -370,15 +370,16 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         "validation_scores": scores,
         "cap_selection": cap_scores,
     });
-    let vocabulary = features.vocabulary.len();
-    let (c, chosen) = (fit.c, Choice { fit, share, tuned });
+    let (c, vocabulary) = (fit.c, features.vocabulary.len());
     let blended = Blended {
         idf: features.idf,
-        chosen,
+        fit,
+        share,
+        tuned,
         validation_logits,
         metrics: lexical_metrics,
     };
-    let (finished, files) = save(dir, &folder, dataset, blended)?;
+    let finished = save(dir, &folder, dataset, blended)?;
     Ok(Outcome {
         features: vocabulary,
         c,
@@ -388,55 +389,64 @@ pub fn attach(dir: &Path, dataset: &Dataset, options: &LexicalOptions) -> Result
         thresholds: finished.thresholds,
         validation: finished.validation,
         test: finished.test,
-        files,
+        files: finished.files,
     })
 }
 
-/// The blend `attach` chose, as `save` writes it.
+/// The blend `attach` chose and its final decisions, as `save` writes them.
 struct Blended {
     /// The lexical model's IDF table (its vocabulary).
     idf: Vec<f32>,
-    chosen: Choice,
+    fit: Fit,
+    share: f32,
+    /// The decisions tuned for the blend, genre cap included.
+    tuned: Tuned,
     validation_logits: Vec<Vec<f32>>,
     /// The lexical section of `metrics.json`.
     metrics: serde_json::Value,
 }
 
 /// Writes `blended` into folder `dir`: the lexical tensors beside the
-/// encoder's, then the thresholds, metrics and report; returns what
-/// `finish` gave and every file written.
+/// encoder's, then the thresholds, metrics and report; the files written
+/// are the weights first, then `finish`'s.
 fn save(
     dir: &Path,
     folder: &Folder,
     dataset: &Dataset,
     blended: Blended,
-) -> Result<(finish::Finished, Vec<PathBuf>)> {
-    let Choice { fit, share, tuned } = blended.chosen;
+) -> Result<finish::Finished> {
+    let Blended {
+        idf,
+        fit,
+        share,
+        tuned,
+        validation_logits,
+        metrics,
+    } = blended;
     let test_logits = blend(
         &folder.head_logits(&dataset.test)?,
         &folder.lexical_logits(&dataset.test, &fit.pure)?,
         share,
     );
     let mut all = folder.weights.clone();
-    all.extend(tensors(blended.idf, &fit.weights, fit.bias, share)?);
+    all.extend(tensors(idf, &fit.weights, fit.bias, share)?);
     let weights_path = dir.join(MODEL_FILE);
     model_dir::save_weights(&weights_path, &all)?;
-    let finished = finish::finish(Ending {
+    let mut finished = finish::finish(Ending {
         dir,
         dataset: folder.dataset.clone(),
         task: Task::MultiLabel,
         labels: &folder.labels,
         tuned,
         validation: &dataset.validation,
-        validation_logits: &blended.validation_logits,
+        validation_logits: &validation_logits,
         test: &dataset.test,
         test_logits: &test_logits,
         training: &folder.training,
-        extra_metrics: Some(("lexical", blended.metrics)),
+        extra_metrics: Some(("lexical", metrics)),
     })?;
-    let mut files = vec![weights_path];
-    files.extend(finished.files.iter().cloned());
-    Ok((finished, files))
+    finished.files.insert(0, weights_path);
+    Ok(finished)
 }
 
 /// Fits a lexical model at every `--regularization-c` and blends each at
