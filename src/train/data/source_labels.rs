@@ -12,7 +12,7 @@ use super::dataset::{Dataset, Example};
 type SourceKey = (usize, Option<String>);
 
 /// Every source's label set, from the train split.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SourceLabels {
     sets: HashMap<SourceKey, BTreeSet<String>>,
 }
@@ -39,7 +39,7 @@ impl SourceLabels {
     }
 
     /// The sources that lack some of `labels`, each with the labels it lacks,
-    /// in a stable order: what `data` and the training report print.
+    /// in a stable order: what `train` prints before it starts.
     pub fn gaps(&self, dataset: &Dataset, labels: &[String]) -> Vec<(String, Vec<String>)> {
         let mut gaps: Vec<(String, Vec<String>)> = self
             .sets

@@ -51,22 +51,13 @@ impl Objective {
     pub fn loss(&self, logits: &Tensor, rows: &[&Example], labels: &[String]) -> Result<Tensor> {
         match self {
             Objective::Multi { loss, sources } => {
-                let shape = (rows.len(), labels.len());
-                let flags: Vec<f32> = rows
-                    .iter()
-                    .flat_map(|e| labels.iter().map(|l| flag(e.labels.contains(l))))
-                    .collect();
-                let targets = Tensor::from_vec(flags, shape, &Device::Cpu)?;
-                let counted = match sources {
-                    Some(sources) => {
-                        let flags: Vec<f32> = rows
-                            .iter()
-                            .flat_map(|e| sources.counted(e, labels).into_iter().map(flag))
-                            .collect();
-                        Some(Tensor::from_vec(flags, shape, &Device::Cpu)?)
-                    }
-                    None => None,
-                };
+                let targets = pair_flags(rows, labels.len(), |e| {
+                    labels.iter().map(|l| e.labels.contains(l)).collect()
+                })?;
+                let counted = sources
+                    .as_ref()
+                    .map(|sources| pair_flags(rows, labels.len(), |e| sources.counted(e, labels)))
+                    .transpose()?;
                 loss::multi_label(logits, &targets, counted.as_ref(), loss)
             }
             Objective::Single { smoothing } => {
@@ -109,7 +100,16 @@ fn multi_label_loss(options: &Options, dataset: &Dataset) -> Result<MultiLabelLo
     })
 }
 
-/// 1 for true, 0 for false, as the loss's tensors hold them.
-fn flag(on: bool) -> f32 {
-    f32::from(u8::from(on))
+/// A `(rows, labels)` tensor of 1 and 0, each row's flags from `row_flags`.
+fn pair_flags(
+    rows: &[&Example],
+    labels: usize,
+    row_flags: impl Fn(&Example) -> Vec<bool>,
+) -> Result<Tensor> {
+    let flags: Vec<f32> = rows
+        .iter()
+        .flat_map(|e| row_flags(e))
+        .map(|on| f32::from(u8::from(on)))
+        .collect();
+    Ok(Tensor::from_vec(flags, (rows.len(), labels), &Device::Cpu)?)
 }
