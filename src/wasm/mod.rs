@@ -203,13 +203,14 @@ impl ClassifierHandle {
     }
 
     /// What the bundle is (labels, format, size, quantization, rule,
-    /// provenance) and how it runs (build, threads).
+    /// provenance) and how it runs (build, threads, relaxed SIMD).
     #[wasm_bindgen(unchecked_return_type = "ModelInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
         to_js(&Running {
             info: &self.info,
             build: BUILD,
             threads: rayon::current_num_threads(),
+            relaxed_simd: cfg!(target_feature = "relaxed-simd"),
         })
     }
 }

@@ -141,6 +141,8 @@ export interface ModelInfo {
   build: "threads" | "single";
   /** How many threads the kernels split their work over. */
   threads: number;
+  /** Whether this is a build's relaxed-SIMD twin (faster integer products, same results). */
+  relaxedSimd: boolean;
 }
 
 /** A row of a CSV file that `parseCsv` set aside. */
@@ -337,6 +339,8 @@ pub(super) struct Running<'a> {
     pub(super) info: &'a Info,
     pub(super) build: &'static str,
     pub(super) threads: usize,
+    #[serde(rename = "relaxedSimd")]
+    pub(super) relaxed_simd: bool,
 }
 
 /// `CsvTable` of the TypeScript types above.

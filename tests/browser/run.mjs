@@ -5,6 +5,7 @@
 //   node tests/browser/run.mjs --root <repo root> --bundle /url/path/model.plotgenre \
 //        --texts <file.json holding an array of strings> [--timeout <seconds, default 120>]
 //        [--build single|threads]   (threads: served cross-origin isolated, the threaded build)
+//        [--relaxed]                (the build's relaxed-SIMD twin, pkg/relaxed/)
 //
 // stdout: exactly one line, either smoke.mjs's answer
 //   {"ok":true,"labels":[...],"info":{...},"results":[...],"badBundle":{...}}   (exit 0)
@@ -61,6 +62,7 @@ async function parseCli() {
       texts: { type: 'string' },
       timeout: { type: 'string', default: '120' },
       build: { type: 'string', default: 'single' },
+      relaxed: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -90,7 +92,7 @@ async function parseCli() {
 
   const bundle = values.bundle.startsWith('/') ? values.bundle : `/${values.bundle}`;
   const pagePath = `/${pageDir.split(path.sep).map(encodeURIComponent).join('/')}/smoke.html`;
-  return { root, bundle, texts, timeoutMs: timeoutS * 1000, pagePath, build: values.build };
+  return { root, bundle, texts, timeoutMs: timeoutS * 1000, pagePath, build: values.build, relaxed: values.relaxed };
 }
 
 // Everything the run opened, so that cleanup() can close it whatever happened.
@@ -174,7 +176,7 @@ async function main(state) {
     }
   });
 
-  const url = `${opened.server.url}${cli.pagePath}?${new URLSearchParams({ bundle: cli.bundle, build: cli.build })}`;
+  const url = `${opened.server.url}${cli.pagePath}?${new URLSearchParams({ bundle: cli.bundle, build: cli.build, relaxed: cli.relaxed })}`;
   state.stage = `opening ${url}`;
   const response = await Promise.race([page.goto(url, { waitUntil: 'load', timeout: cli.timeoutMs }), broken]);
   if (!response || !response.ok()) {

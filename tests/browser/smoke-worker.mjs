@@ -2,8 +2,8 @@
 // runs its classifier in worker.js; the threaded build needs it: its calls block, which a
 // page's own thread may not): load the plotgenre wasm build and a model bundle
 // (?bundle=/url/of/file.plotgenre; &build=threads for the threaded build, on a cross-origin
-// isolated page), classify the texts it is given one at a time, and hand the results back as
-// plain JSON-able data. Never throws to the caller: every failure becomes
+// isolated page; &relaxed=true for the build's relaxed-SIMD twin), classify the texts it is
+// given one at a time, and hand the results back as plain JSON-able data. Never throws to the caller: every failure becomes
 // { ok: false, error: "<message>" }.
 //
 // Messages: in, { texts: string[] }; out, { stage: "what it is doing" } any number of times,
@@ -79,8 +79,10 @@ function loadClassifier() {
       throw err;
     }
 
-    stage('init() wasm');
-    wasmExports = await wasmModule.default();
+    const twin = `/pkg/relaxed/${threads ? 'threads/' : ''}plotgenre_bg.wasm`;
+    const relaxed = params.get('relaxed') === 'true';
+    stage(`init() wasm${relaxed ? ` from ${twin}` : ''}`);
+    wasmExports = await wasmModule.default(relaxed ? { module_or_path: twin } : undefined);
     if (threads) {
       stage('initThreadPool()');
       await wasmModule.initThreadPool(navigator.hardwareConcurrency);

@@ -3,9 +3,9 @@
 //! headless Chromium through the wasm `Classifier` and natively from the same
 //! bytes; on 50 real plots the probabilities must agree within 1e-4, a
 //! megabyte of text is truncated, and the wasm memory stays under 200 MB.
-//! Both wasm builds run: the single-thread one and the threaded one (on a
-//! cross-origin isolated page, a pool thread per core), which must agree to
-//! the bit.
+//! All four wasm builds run: the single-thread one and the threaded one (on a
+//! cross-origin isolated page, a pool thread per core), each also as its
+//! relaxed-SIMD twin, which must all agree to the bit.
 //! Needs `make base`, `make wasm` and `make browser-deps` (`make test` runs all).
 
 use crate::common;
@@ -120,30 +120,49 @@ fn wasm_in_chromium_classifies_like_the_native_build() {
     let native = Bundle::from_bytes(&bytes).unwrap().pipeline().unwrap();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let expected = native.classify(&refs).unwrap();
-    let single = in_chromium(&root, &url, &texts_file, "single");
-    check_run(&single, &dataset.labels, &bytes, &expected);
-    assert_eq!(single.info["build"], "single");
-    assert_eq!(single.info["threads"], 1);
-    let threads = in_chromium(&root, &url, &texts_file, "threads");
-    check_run(&threads, &dataset.labels, &bytes, &expected);
-    assert_eq!(threads.info["build"], "threads");
-    assert_eq!(threads.info["threads"], threads.hardware_concurrency);
-    // The kernels' sums do not depend on how work is shared out among threads.
-    for (one, pool) in single.results.iter().zip(&threads.results) {
-        let bits = |c: &Classification| -> Vec<u32> {
+    let bits = |run: &BrowserRun| -> Vec<Vec<u32>> {
+        let probabilities = |c: &Classification| -> Vec<u32> {
             c.genres.iter().map(|g| g.probability.to_bits()).collect()
         };
-        assert_eq!(bits(one), bits(pool), "threaded build differs from single");
+        run.results.iter().map(probabilities).collect()
+    };
+    // The kernels' sums do not depend on how work is shared out among
+    // threads, nor on which instructions make them.
+    let mut first: Option<Vec<Vec<u32>>> = None;
+    for (build, relaxed) in [
+        ("single", false),
+        ("threads", false),
+        ("single", true),
+        ("threads", true),
+    ] {
+        let run = in_chromium(&root, &url, &texts_file, build, relaxed);
+        check_run(&run, &dataset.labels, &bytes, &expected);
+        assert_eq!(run.info["build"], build);
+        assert_eq!(run.info["relaxedSimd"], relaxed);
+        let threads = if build == "single" {
+            1
+        } else {
+            run.hardware_concurrency
+        };
+        assert_eq!(run.info["threads"], threads);
+        let run_bits = bits(&run);
+        let single = first.get_or_insert_with(|| run_bits.clone());
+        assert!(
+            run_bits == *single,
+            "{build} build (relaxed SIMD: {relaxed}) differs from the single-thread one"
+        );
     }
 }
 
 /// Classifies the texts of `texts_file` with the bundle at `url` in headless
-/// Chromium, with the wasm `build` ("single" or "threads").
+/// Chromium, with the wasm `build` ("single" or "threads"), or its
+/// relaxed-SIMD twin.
 fn in_chromium(
     root: &std::path::Path,
     url: &str,
     texts_file: &std::path::Path,
     build: &str,
+    relaxed: bool,
 ) -> BrowserRun {
     let output = Command::new("node")
         .arg(root.join("tests/browser/run.mjs"))
@@ -157,6 +176,7 @@ fn in_chromium(
             "--texts",
         ])
         .arg(texts_file)
+        .args(relaxed.then_some("--relaxed"))
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
