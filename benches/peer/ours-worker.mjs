@@ -1,15 +1,19 @@
 // ours-worker.mjs — the plotgenre side of `make bench-peer`, in a module Worker as the
 // product page runs it (worker.js; the threaded build's calls block, which a page's own
 // thread may not): a wasm build (`?build=single`, or `?build=threads` with one pool thread
-// per core), text in (the tokenizer is part of every call). ours.mjs drives it.
+// per core), text in (the tokenizer is part of every call). Like the page, it runs the
+// build's relaxed-SIMD twin where Chromium has relaxed SIMD, unless `?plain=true`. ours.mjs
+// drives it.
 //
 // Messages: in, { id, type: 'start' | 'first' | 'classifyOne' | 'classifyBatch', texts };
 // out, { id, result } or { id, error }.
 
 import { loadBundle } from '../../www/model-store.js';
+import '../../www/relaxed-simd.js';
 
-const BUILDS = { single: '/pkg/plotgenre.js', threads: '/pkg/threads/plotgenre.js' };
+const BUILDS = { single: '', threads: 'threads/' };
 const params = new URLSearchParams(location.search);
+const RELAXED = self.PLOTGENRE_RELAXED_SIMD && params.get('plain') !== 'true';
 
 let classifier = null;
 
@@ -31,21 +35,22 @@ async function productBundle() {
 
 /** Init the wasm build (and its pool), load the bundle (`?bundle=`, stored after the first visit). */
 async function start() {
-  const url = BUILDS[params.get('build')];
-  if (!url) throw new Error(`unknown build ${params.get('build')}`);
+  const folder = BUILDS[params.get('build')];
+  if (folder === undefined) throw new Error(`unknown build ${params.get('build')}`);
   // As the page's worker does: the module and its pool start while the bundle is read and
   // its payload hashed by WebCrypto.
   const [{ Classifier }, { bytes, fromCache, payloadVerified }] = await Promise.all([
     (async () => {
-      const pkg = await import(url);
-      await pkg.default();
+      const pkg = await import(`/pkg/${folder}plotgenre.js`);
+      await pkg.default({ module_or_path: `/pkg/${RELAXED ? 'relaxed/' : ''}${folder}plotgenre_bg.wasm` });
       await pkg.initThreadPool?.(navigator.hardwareConcurrency);
       return pkg;
     })(),
     productBundle(),
   ]);
   classifier = Classifier.load(bytes, { payloadVerified, releaseBytes: true });
-  return { fromCache, threads: classifier.info().threads };
+  const { threads, relaxedSimd } = classifier.info();
+  return { fromCache, threads, relaxedSimd };
 }
 
 const handlers = {

@@ -17,10 +17,11 @@ export async function start(params) {
     pending.set(next, { resolve, reject });
     worker.postMessage({ id: next, type, ...args });
   });
-  const { fromCache, threads } = await ask('start');
+  const { fromCache, threads, relaxedSimd } = await ask('start');
   return {
     fromCache,
     threads,
+    relaxedSimd,
     first: () => ask('first'),
     classifyOne: ({ texts }) => ask('classifyOne', { texts }),
     classifyBatch: ({ texts }) => ask('classifyBatch', { texts }),

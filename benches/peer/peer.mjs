@@ -2,7 +2,7 @@
 // `?side=ort`: ONNX Runtime Web, token ids in) starts as a visitor's page would, shows its
 // first result, and the driver then times single plots and batches of 16.
 //
-//   await window.benchStart -> { firstResultMs, startMs, fromCache, threads }
+//   await window.benchStart -> { firstResultMs, startMs, fromCache, threads, relaxedSimd }
 //     firstResultMs: navigation start to the first result on screen;
 //     startMs: the side's own start, its code loaded (wasm init or session creation, model
 //              bytes included), to the first result
@@ -24,7 +24,8 @@ async function startSide(name) {
   const first = await side.first();
   document.getElementById('first-result').textContent = first;
   const shown = performance.now();
-  return { firstResultMs: shown, startMs: shown - begin, fromCache: side.fromCache, threads: side.threads };
+  const { fromCache, threads, relaxedSimd } = side;
+  return { firstResultMs: shown, startMs: shown - begin, fromCache, threads, relaxedSimd };
 }
 
 // Without ?side= the page only serves run.mjs's probe (cores, isolation).

@@ -59,12 +59,14 @@ function sideEntry({ threads, figures: f }) {
 
 /**
  * Print the table and the RESULT line. `ours` (the threaded build), `single` (the
- * single-thread build) and each of `peers` is `{name, threads, figures}`; `context` adds
- * what the run was (load, rounds, ...). ORT's best is its lowest median and, separately,
- * its highest batch throughput.
+ * single-thread build), each of `plain` (their plain builds, where `ours` ran a relaxed-SIMD
+ * twin and they were asked for) and each of `peers` (ORT) is `{name, threads, figures}`;
+ * `context` adds what the run was (load, rounds, ...). ORT's best is its lowest median and,
+ * separately, its highest batch throughput.
  */
-export function report(ours, single, peers, context) {
-  printTable([ours, single, ...peers]);
+export function report(ours, single, plain, peers, context) {
+  printTable([ours, single, ...plain, ...peers]);
+  const ortOneThread = peers.find((peer) => peer.threads === 1);
   const bestMedian = peers.reduce((a, b) => (b.figures.median_ms < a.figures.median_ms ? b : a));
   const bestBatch = peers.reduce((a, b) => (b.figures.batch_plots_per_s > a.figures.batch_plots_per_s ? b : a));
   const f = ours.figures;
@@ -86,7 +88,9 @@ export function report(ours, single, peers, context) {
     median_ratio_vs_ort_best: round(f.median_ms / bestMedian.figures.median_ms, 3),
     p90_ratio_vs_ort_best: round(f.p90_ms / bestMedian.figures.p90_ms, 3),
     batch_ratio_vs_ort_best: round(f.batch_plots_per_s / bestBatch.figures.batch_plots_per_s, 3),
+    single_median_ratio_vs_ort_1_thread: round(single.figures.median_ms / ortOneThread.figures.median_ms, 3),
     single_thread_build: sideEntry(single),
+    ...(plain.length > 0 ? { plain_builds: plain.map(sideEntry) } : {}),
     ort: peers.map(sideEntry),
     ...context,
   };

@@ -6,6 +6,8 @@
 // Prints a table and one `RESULT {json}` line (benches/peer/report.mjs).
 //
 //   node benches/peer/run.mjs [--rounds 3] [--peer ../shared/peer] [--bundle /www/models/model.plotgenre]
+//        [--with-plain]   (plotgenre's plain builds too, as extra sides, where Chromium runs
+//                          their relaxed-SIMD twins: both in one run, to compare)
 
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -26,6 +28,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     peer: { type: 'string', default: path.join(ROOT, '../shared/peer') },
     bundle: { type: 'string', default: '/www/models/model.plotgenre' },
+    'with-plain': { type: 'boolean', default: false },
   },
 });
 const { chromium } = await import(path.join(ROOT, 'tests/browser/node_modules/playwright-core/index.mjs'));
@@ -80,43 +83,57 @@ function probe(browser, cdp, base) {
 }
 
 /** The sides to compare: plotgenre's threaded build (the product on an isolated page: the
- * RESULT figures) and its single-thread build (text in), ORT at 1 and `cores` threads (ids in). */
+ * RESULT figures) and its single-thread build (text in), with `--with-plain` the same two
+ * from their plain builds, and ORT at 1 and `cores` threads (ids in). */
 function sides(base, inputs, modelUrl, cores) {
   const page = (query) => `${base}/benches/peer/peer.html?${new URLSearchParams(query)}`;
   const ort = (threads) => ({
+    kind: 'ort',
     name: `ONNX Runtime Web, ${threads} thread${threads > 1 ? 's' : ''} (model only)`,
     url: page({ side: 'ort', threads, model: modelUrl, firstIds: inputs.ids[0].join(',') }),
   });
-  const ours = (build) => ({
-    name: `plotgenre classify(text), ${build} build (tokenizer included)`,
-    url: page({ side: 'ours', build, bundle: args.bundle, first: inputs.texts[0] }),
+  const ours = (build, plain = false) => ({
+    kind: plain ? 'plain' : 'ours',
+    name: `plotgenre classify(text), ${build} build${plain ? ', plain' : ''} (tokenizer included)`,
+    url: page({ side: 'ours', build, bundle: args.bundle, first: inputs.texts[0], plain }),
   });
+  const plain = args['with-plain'] ? [ours('threads', true), ours('single', true)] : [];
   const threadCounts = [...new Set([1, cores])];
-  return [ours('threads'), ours('single'), ...threadCounts.map(ort)];
+  return [ours('threads'), ours('single'), ...plain, ...threadCounts.map(ort)];
 }
 
 /** Every side once per round, the order rotated each round; figures per side per round. */
 async function rounds(browser, cdp, list, inputs, count) {
   const figures = list.map(() => []);
   const threads = list.map(() => 0);
+  const relaxed = list.map(() => false);
   for (let r = 0; r < count; r += 1) {
     for (let k = 0; k < list.length; k += 1) {
       const s = (k + r) % list.length;
       const raw = await measure(browser, cdp, list[s].url, inputs);
       figures[s].push(roundFigures(raw, inputs.texts.length));
       threads[s] = raw.cold.threads;
+      relaxed[s] = raw.cold.relaxedSimd === true;
       process.stderr.write(`round ${r + 1}: ${list[s].name}: ${JSON.stringify(figures[s].at(-1))}\n`);
     }
   }
-  return list.map((side, s) => ({ name: side.name, threads: threads[s], figures: overRounds(figures[s]) }));
+  return list.map((side, s) => ({
+    kind: side.kind,
+    name: relaxed[s] ? `${side.name}, relaxed SIMD` : side.name,
+    threads: threads[s],
+    relaxedSimd: relaxed[s],
+    figures: overRounds(figures[s]),
+  }));
 }
 
-/** What the page downloads, in bytes: each wasm build and the bundle (the size targets). */
-async function sizes() {
+/** What the page downloads, in bytes: each wasm build (the relaxed-SIMD twins where they
+ * ran) and the bundle (the size targets). */
+async function sizes(relaxed) {
   const bytes = async (file) => (await stat(path.join(ROOT, file))).size;
+  const pkg = relaxed ? 'pkg/relaxed/' : 'pkg/';
   return {
-    wasm_bytes: await bytes('pkg/threads/plotgenre_bg.wasm'),
-    single_wasm_bytes: await bytes('pkg/plotgenre_bg.wasm'),
+    wasm_bytes: await bytes(`${pkg}threads/plotgenre_bg.wasm`),
+    single_wasm_bytes: await bytes(`${pkg}plotgenre_bg.wasm`),
     bundle_bytes: await bytes(args.bundle),
   };
 }
@@ -134,8 +151,9 @@ try {
   const { cores, isolated, peakBytes: emptyPageBytes } = await probe(browser, cdp, server.url);
   if (!isolated) throw new Error('the bench page is not cross-origin isolated: ORT gets no threads');
   const list = sides(server.url, inputs, modelUrl, cores);
-  const [ours, single, ...peers] = await rounds(browser, cdp, list, inputs, Number(args.rounds));
-  report(ours, single, peers, {
+  const measured = await rounds(browser, cdp, list, inputs, Number(args.rounds));
+  const [ours, single, ...plain] = measured.filter((side) => side.kind !== 'ort');
+  report(ours, single, plain, measured.filter((side) => side.kind === 'ort'), {
     load_before: loadBefore,
     load_after: loadavg()[0],
     hardware_concurrency: cores,
@@ -144,7 +162,8 @@ try {
     plots: inputs.texts.length,
     batch_size: BATCH,
     chromium: browser.version(),
-    ...(await sizes()),
+    relaxed_simd: ours.relaxedSimd,
+    ...(await sizes(ours.relaxedSimd)),
   });
 } finally {
   await browser.close();
