@@ -103,9 +103,12 @@ fn round_trip_keeps_every_field_and_the_f32_outputs() {
 fn quantized_bundles_stay_close_to_f32_and_shrink() {
     let reference = tiny_pipeline().probabilities(&TEXTS).unwrap();
     let f32_size = tiny_bundle("f32").len();
+    // q8_0's weights err about as much as the integer products' 7-bit
+    // activations (kernels/int8.rs), which double its difference: 4.8e-3
+    // with 15-bit activations, 1.1e-2 with 7.
     for (quant, tolerance) in [
         ("f16", 1e-3),
-        ("q8_0", 0.01),
+        ("q8_0", 0.02),
         ("q4_0", 0.12),
         ("q8_0/q4k", 0.12),
     ] {
