@@ -179,8 +179,9 @@ function start(client) {
     showModelCard({ card: $('card'), metrics: $('metrics'), link: $('card-link') }, info);
     ready = true;
     form.classify.disabled = false;
-    // Which wasm build runs and on how many threads (wasm-build.js picks): for support and tests.
-    Object.assign(modelStatus.dataset, { build: info.build, threads: info.threads });
+    // Which wasm build runs, on how many threads, and whether as its relaxed-SIMD twin
+    // (wasm-build.js picks): for support and tests.
+    Object.assign(modelStatus.dataset, { build: info.build, threads: info.threads, relaxedSimd: info.relaxedSimd });
     modelStatus.title = `Runs on ${info.threads} thread${info.threads > 1 ? 's' : ''}`;
     setStatus('ready', 'Model ready');
     classify();

@@ -101,8 +101,18 @@ const stateOf = (page) => page.evaluate(() => ({
   card: document.getElementById('card').textContent,
   build: document.getElementById('model-status').dataset.build ?? null,
   threads: Number(document.getElementById('model-status').dataset.threads ?? 0),
+  relaxedSimd: document.getElementById('model-status').dataset.relaxedSimd === 'true',
   cores: navigator.hardwareConcurrency,
 }));
+
+/** The paths of the wasm files the service worker keeps in its app-shell caches. */
+const shellWasm = (page) => page.evaluate(async () => {
+  const paths = [];
+  for (const name of (await caches.keys()).filter((key) => key.includes(':shell:'))) {
+    for (const request of await (await caches.open(name)).keys()) paths.push(new URL(request.url).pathname);
+  }
+  return paths.filter((file) => file.endsWith('.wasm'));
+});
 
 const modelCaches = (page) => page.evaluate(async () => (await caches.keys()).filter((name) => name.includes(':model:')));
 
@@ -357,7 +367,12 @@ async function offlineVisit(context, server, plot) {
   await context.setOffline(true);
   await page.waitForSelector('#network[data-state="offline"]', { timeout: WAIT_MS });
   const known = await classify(page, plot);
-  const result = { state: await stateOf(page), known, explained: await explainGenre(page, known.order[0]) };
+  const result = {
+    state: await stateOf(page),
+    known,
+    explained: await explainGenre(page, known.order[0]),
+    shellWasm: await shellWasm(page),
+  };
   await page.close();
   await context.setOffline(false);
   return result;

@@ -153,6 +153,30 @@ fn the_page_runs_threads_where_it_is_cross_origin_isolated() {
     assert_eq!(offline["threads"], offline["cores"], "{offline}");
 }
 
+/// Chromium has relaxed SIMD, so the page runs the builds' relaxed-SIMD
+/// twins, and its service worker keeps those two wasm files for offline
+/// visits and not the plain builds'.
+#[test]
+fn the_page_runs_and_keeps_the_relaxed_simd_twins_in_chromium() {
+    let Some(run) = run() else {
+        return;
+    };
+    let first = &run.report["first"]["loaded"]["state"];
+    let offline = &run.report["offline"];
+    assert_eq!(first["relaxedSimd"], true, "{first}");
+    assert_eq!(offline["state"]["relaxedSimd"], true, "{offline}");
+    let mut kept = strings(&offline["shellWasm"]);
+    kept.sort();
+    let expected = [
+        "pkg/relaxed/plotgenre_bg.wasm",
+        "pkg/relaxed/threads/plotgenre_bg.wasm",
+    ];
+    assert_eq!(kept.len(), expected.len(), "{kept:?}");
+    for (path, file) in kept.iter().zip(expected) {
+        assert!(path.ends_with(&format!("/{file}")), "{kept:?}");
+    }
+}
+
 /// 49 test-split movies as (id, title, plot), then the hostile row.
 fn batch_rows(movies: &std::path::Path) -> Vec<[String; 3]> {
     let dataset = Dataset::load(movies, &Format::Movies).unwrap();
