@@ -38,8 +38,9 @@ use rayon::prelude::*;
 
 use super::fused::for_row_runs;
 
-/// Whether this build multiplies with relaxed SIMD's byte product.
-const RELAXED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
+/// Whether this build multiplies with relaxed SIMD's byte product (the
+/// browser's relaxed-SIMD twins; `info().relaxedSimd` reports it).
+pub const RELAXED: bool = cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
 /// Inputs per kernel step: the relaxed byte product sums four per i32 lane,
 /// `pmaddwd` two.
 const STEP: usize = if RELAXED { 4 } else { 2 };

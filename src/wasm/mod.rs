@@ -210,7 +210,7 @@ impl ClassifierHandle {
             info: &self.info,
             build: BUILD,
             threads: rayon::current_num_threads(),
-            relaxed_simd: cfg!(target_feature = "relaxed-simd"),
+            relaxed_simd: crate::kernels::int8::RELAXED,
         })
     }
 }
