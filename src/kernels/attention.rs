@@ -12,10 +12,9 @@
 //! parallel tasks; every sum runs in one fixed order without fused
 //! multiply-add, so wasm, native and any thread count give the same bits.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
-use rayon::prelude::*;
-
 use super::fused::{softmax_row, values};
+use super::parts;
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 
 /// `softmax(q · kᵀ · scale + bias) · v` per head, for projections `q`, `k`,
 /// `v` of shape `(batch, seq, heads * head_dim)` and a padding `bias` of
@@ -78,15 +77,12 @@ impl CustomOp3 for AttentionOp {
             values(name, v_storage, v_layout)?,
         );
         let bias = values(name, bias_storage, bias_layout)?;
-        let contexts: Vec<Vec<f32>> = (0..batch * self.heads)
-            .into_par_iter()
-            .map(|task| {
-                let (item, head) = (task / self.heads, task % self.heads);
-                let rows = item * seq * dim..(item + 1) * seq * dim;
-                let projections = [&q[rows.clone()], &k[rows.clone()], &v[rows]];
-                text.context(projections, &bias[item * seq..][..seq], head)
-            })
-            .collect();
+        let contexts = parts::map_parts(batch * self.heads, |task| {
+            let (item, head) = (task / self.heads, task % self.heads);
+            let rows = item * seq * dim..(item + 1) * seq * dim;
+            let projections = [&q[rows.clone()], &k[rows.clone()], &v[rows]];
+            text.context(projections, &bias[item * seq..][..seq], head)
+        });
         let out = self.heads_side_by_side(&contexts, &text, batch);
         Ok((CpuStorage::F32(out), q_layout.shape().clone()))
     }

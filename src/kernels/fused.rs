@@ -16,6 +16,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::parts;
+
 /// Values a rayon task takes at least: fewer cost more to hand out than they save.
 const TASK_VALUES: usize = 1 << 14;
 
@@ -431,10 +433,10 @@ impl CustomOp1 for GeluOp {
         let x = values(self.name(), storage, layout)?;
         let mut out = vec![0f32; x.len()];
         let mut ones_plus_erf = vec![0f32; if self.keep { x.len() } else { 0 }];
-        let inputs = x
-            .par_chunks(TASK_VALUES)
-            .zip(out.par_chunks_mut(TASK_VALUES));
         if self.keep {
+            let inputs = x
+                .par_chunks(TASK_VALUES)
+                .zip(out.par_chunks_mut(TASK_VALUES));
             let kept = ones_plus_erf.par_chunks_mut(TASK_VALUES);
             inputs.zip(kept).for_each(|((x, out), kept)| {
                 for ((o, k), &v) in out.iter_mut().zip(kept).zip(x) {
@@ -443,8 +445,8 @@ impl CustomOp1 for GeluOp {
                 }
             });
         } else {
-            inputs.for_each(|(x, out)| {
-                for (o, &v) in out.iter_mut().zip(x) {
+            parts::for_row_parts(&mut out, 1, |first, run| {
+                for (o, &v) in run.iter_mut().zip(&x[first..]) {
                     *o = 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2));
                 }
             });

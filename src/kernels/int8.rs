@@ -34,9 +34,8 @@
 //! (docs/BENCHMARKS.md).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
-use super::fused::for_row_runs;
+use super::parts;
 
 /// Whether this build multiplies with relaxed SIMD's byte product (the
 /// browser's relaxed-SIMD twins; `info().relaxedSimd` reports it).
@@ -201,43 +200,49 @@ impl Int8Matrix {
     /// `bias` of `rows` values: `(m, rows)`.
     pub fn linear_slice(&self, x: &[f32], bias: &[f32]) -> Vec<f32> {
         let m = x.len() / self.cols;
-        let mut xq = vec![0u32; m * self.steps];
-        let mut x_scales = vec![0f32; m];
-        // Rows are quantized on their own and each output value summed on its
-        // own (exact integer sums), so neither rayon's split nor the choice
-        // between rows and columns changes a bit.
-        xq.par_chunks_mut(self.steps)
-            .zip(&mut x_scales)
-            .zip(x.par_chunks_exact(self.cols))
-            .for_each_init(
-                || vec![0i16; self.steps * STEP],
-                |row_q, ((out, scale), values)| {
-                    *scale = quantize_row(values, ACTIVATION_MAX, row_q);
-                    for (bits, q) in out.iter_mut().zip(row_q.chunks_exact(STEP)) {
-                        *bits = step_bits(q);
-                    }
-                },
-            );
-        if m.div_ceil(ROW_BLOCK) >= rayon::current_num_threads() {
+        let (xq, x_scales) = self.quantize_rows(x, m);
+        if m >= MR * rayon::current_num_threads() {
             self.multiply_by_rows(&xq, &x_scales, bias)
         } else {
             self.multiply_by_columns(&xq, &x_scales, bias)
         }
     }
 
-    /// The product with rayon's tasks taking blocks of [`ROW_BLOCK`] input rows.
+    /// The `m` rows of `x` quantized on their own, in kernel steps, and
+    /// their scales. Each row's integers are the same whichever part of the
+    /// split quantizes it, so the split never changes a bit.
+    fn quantize_rows(&self, x: &[f32], m: usize) -> (Vec<u32>, Vec<f32>) {
+        let rows_per_part = m.div_ceil(rayon::current_num_threads()).max(1);
+        let parts = parts::map_parts(m.div_ceil(rows_per_part), |part| {
+            let rows = x.chunks_exact(self.cols).skip(part * rows_per_part);
+            let mut row_q = vec![0i16; self.steps * STEP];
+            let mut xq = Vec::with_capacity(rows_per_part * self.steps);
+            let mut scales = Vec::with_capacity(rows_per_part);
+            for values in rows.take(rows_per_part) {
+                scales.push(quantize_row(values, ACTIVATION_MAX, &mut row_q));
+                xq.extend(row_q.chunks_exact(STEP).map(step_bits));
+            }
+            (xq, scales)
+        });
+        let mut xq = Vec::with_capacity(m * self.steps);
+        let mut x_scales = Vec::with_capacity(m);
+        for (part_q, part_scales) in parts {
+            xq.extend(part_q);
+            x_scales.extend(part_scales);
+        }
+        (xq, x_scales)
+    }
+
+    /// The product with each thread taking a run of input rows, in blocks
+    /// of [`ROW_BLOCK`], each output row written in place.
     fn multiply_by_rows(&self, xq: &[u32], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
-        let m = x_scales.len();
-        let mut out = vec![0f32; m * self.rows];
-        let block_values = ROW_BLOCK * self.rows;
-        let all_panels = 0..self.panels();
-        for_row_runs(&mut out, block_values, |first_block, run| {
-            for (block_index, block_out) in (first_block..).zip(run.chunks_mut(block_values)) {
-                let rows =
-                    block_index * ROW_BLOCK..block_index * ROW_BLOCK + block_out.len() / self.rows;
+        let mut out = vec![0f32; x_scales.len() * self.rows];
+        parts::for_row_parts(&mut out, self.rows, |first_row, run| {
+            for (block, block_out) in run.chunks_mut(ROW_BLOCK * self.rows).enumerate() {
+                let start = first_row + block * ROW_BLOCK;
                 let tile = Tile {
-                    rows,
-                    panels: all_panels.clone(),
+                    rows: start..start + block_out.len() / self.rows,
+                    panels: 0..self.panels(),
                 };
                 self.multiply_tile(xq, x_scales, bias, &tile, block_out);
             }
@@ -252,19 +257,16 @@ impl Int8Matrix {
         let m = x_scales.len();
         let panels = self.panels();
         let per_task = panels.div_ceil(COLUMN_TASKS_PER_THREAD * rayon::current_num_threads());
-        let parts: Vec<(Tile, Vec<f32>)> = (0..panels.div_ceil(per_task.max(1)))
-            .into_par_iter()
-            .map(|task| {
-                let first = task * per_task;
-                let tile = Tile {
-                    rows: 0..m,
-                    panels: first..panels.min(first + per_task),
-                };
-                let mut part = vec![0f32; m * tile.width(self.rows)];
-                self.multiply_tile(xq, x_scales, bias, &tile, &mut part);
-                (tile, part)
-            })
-            .collect();
+        let parts = parts::map_parts(panels.div_ceil(per_task.max(1)), |task| {
+            let first = task * per_task;
+            let tile = Tile {
+                rows: 0..m,
+                panels: first..panels.min(first + per_task),
+            };
+            let mut part = vec![0f32; m * tile.width(self.rows)];
+            self.multiply_tile(xq, x_scales, bias, &tile, &mut part);
+            (tile, part)
+        });
         let mut out = vec![0f32; m * self.rows];
         for (tile, part) in parts {
             let (first_col, width) = (tile.panels.start * NR, tile.width(self.rows));

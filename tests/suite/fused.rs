@@ -345,9 +345,9 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
         );
     }
 
-    // Integer products: 200 rows are four blocks of rows, shared out by rows;
-    // 40 rows are one block, shared out by columns. 27 outputs are one
-    // partial panel. A row alone, on one thread, is one block done whole.
+    // Integer products: 200 and 40 rows are shared out by rows (200 in
+    // blocks), 9 rows (fewer than a tile per thread) by columns. 27 outputs
+    // are one partial panel. A row alone, on one thread, is done whole.
     let values = |dims: &[usize], seed| {
         random(dims, seed)
             .flatten_all()
@@ -359,10 +359,10 @@ fn kernels_give_each_row_its_own_bits_however_the_rows_are_shared_out() {
         let weight = values(&[out_dim, 384], 16);
         let matrix = plotgenre::kernels::int8::Int8Matrix::quantize(&weight, out_dim, 384).unwrap();
         let bias = values(&[out_dim], 17);
-        for m in [200, 40] {
+        for m in [200, 40, 9] {
             let x = values(&[m, 384], 18);
             let all = on_threads(4, || matrix.linear_slice(&x, &bias));
-            for row in [0, 39, 63, 64, 130, 199].into_iter().filter(|&r| r < m) {
+            for row in [0, 8, 39, 63, 64, 130, 199].into_iter().filter(|&r| r < m) {
                 let one = &x[row * 384..(row + 1) * 384];
                 let alone = on_threads(1, || matrix.linear_slice(one, &bias));
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
