@@ -65,27 +65,67 @@ impl CustomOp3 for AttentionOp {
             candle_core::bail!("{name}: the bias must be on the CPU");
         };
         let (batch, seq, dim) = self.checked_dims([q_layout, k_layout, v_layout], bias_layout)?;
-        let text = Text {
+        let shape = Shape3 {
+            batch,
             seq,
             dim,
-            head_dim: dim / self.heads,
-            scale: self.scale,
+            stride: dim,
         };
-        let (q, k, v) = (
-            values(name, q_storage, q_layout)?,
-            values(name, k_storage, k_layout)?,
-            values(name, v_storage, v_layout)?,
+        let out = attend(
+            [
+                values(name, q_storage, q_layout)?,
+                values(name, k_storage, k_layout)?,
+                values(name, v_storage, v_layout)?,
+            ],
+            values(name, bias_storage, bias_layout)?,
+            &shape,
+            self.heads,
+            self.scale,
         );
-        let bias = values(name, bias_storage, bias_layout)?;
-        let contexts = parts::map_parts(batch * self.heads, |task| {
-            let (item, head) = (task / self.heads, task % self.heads);
-            let rows = item * seq * dim..(item + 1) * seq * dim;
-            let projections = [&q[rows.clone()], &k[rows.clone()], &v[rows]];
-            text.context(projections, &bias[item * seq..][..seq], head)
-        });
-        let out = self.heads_side_by_side(&contexts, &text, batch);
         Ok((CpuStorage::F32(out), q_layout.shape().clone()))
     }
+}
+
+/// Where [`attend`] finds its projections: `batch` texts of `seq` rows, each
+/// row's `dim` values at the start of every `stride` values.
+pub struct Shape3 {
+    pub batch: usize,
+    pub seq: usize,
+    pub dim: usize,
+    pub stride: usize,
+}
+
+/// `softmax(q · kᵀ · scale + bias) · v` per head, one part per (text, head),
+/// for projections laid out as `shape` says (they may share rows: `q`, `k`
+/// and `v` then start at different offsets of one buffer) and a padding
+/// `bias` of `seq` values per text; the heads' results side by side,
+/// `(batch, seq, dim)`, `dim` a multiple of `heads`.
+pub fn attend(
+    [q, k, v]: [&[f32]; 3],
+    bias: &[f32],
+    shape: &Shape3,
+    heads: usize,
+    scale: f32,
+) -> Vec<f32> {
+    let Shape3 {
+        batch,
+        seq,
+        dim,
+        stride,
+    } = *shape;
+    let text = Text {
+        seq,
+        stride,
+        head_dim: dim / heads,
+        scale,
+    };
+    let contexts = parts::map_parts(batch * heads, |task| {
+        let (item, head) = (task / heads, task % heads);
+        let first = item * seq * stride;
+        let projections = [&q[first..], &k[first..], &v[first..]];
+        text.context(projections, &bias[item * seq..][..seq], head)
+    });
+    heads_side_by_side(&contexts, &text, batch, dim)
 }
 
 impl AttentionOp {
@@ -116,28 +156,29 @@ impl AttentionOp {
         }
         Ok((batch, seq, dim))
     }
-
-    /// The per-(text, head) `contexts`, in task order, merged into the
-    /// `(batch, seq, dim)` layout with each text's heads side by side.
-    fn heads_side_by_side(&self, contexts: &[Vec<f32>], text: &Text, batch: usize) -> Vec<f32> {
-        let (seq, dim) = (text.seq, text.dim);
-        let mut out = vec![0f32; batch * seq * dim];
-        for (task, context) in contexts.iter().enumerate() {
-            let (item, head) = (task / self.heads, task % self.heads);
-            let rows = out[item * seq * dim..].chunks_exact_mut(dim);
-            for (row, head_row) in rows.zip(context.chunks_exact(text.head_dim)) {
-                row[head * text.head_dim..][..text.head_dim].copy_from_slice(head_row);
-            }
-        }
-        out
-    }
 }
 
-/// The shape of one text's projections: `seq` rows of `dim` values, each
-/// row `dim / head_dim` heads side by side; and the queries' scale.
+/// The per-(text, head) `contexts`, in task order, merged into the
+/// `(batch, seq, dim)` layout with each text's heads side by side.
+fn heads_side_by_side(contexts: &[Vec<f32>], text: &Text, batch: usize, dim: usize) -> Vec<f32> {
+    let (seq, head_dim) = (text.seq, text.head_dim);
+    let heads = dim / head_dim;
+    let mut out = vec![0f32; batch * seq * dim];
+    for (task, context) in contexts.iter().enumerate() {
+        let (item, head) = (task / heads, task % heads);
+        let rows = out[item * seq * dim..].chunks_exact_mut(dim);
+        for (row, head_row) in rows.zip(context.chunks_exact(head_dim)) {
+            row[head * head_dim..][..head_dim].copy_from_slice(head_row);
+        }
+    }
+    out
+}
+
+/// The shape of one text's projections: `seq` rows `stride` values apart,
+/// each row's heads side by side from its start; and the queries' scale.
 struct Text {
     seq: usize,
-    dim: usize,
+    stride: usize,
     head_dim: usize,
     scale: f32,
 }
@@ -145,7 +186,7 @@ struct Text {
 impl Text {
     /// Head `head`'s part of row `row` of one text's projection `x`.
     fn head_row<'a>(&self, x: &'a [f32], row: usize, head: usize) -> &'a [f32] {
-        &x[row * self.dim + head * self.head_dim..][..self.head_dim]
+        &x[row * self.stride + head * self.head_dim..][..self.head_dim]
     }
 
     /// Head `head`'s context rows, `(seq, head_dim)`, from one text's query,

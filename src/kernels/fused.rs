@@ -100,13 +100,7 @@ impl CustomOp3 for LayerNormOp {
         }
         let mut out = vec![0f32; x.len()];
         for_row_runs(&mut out, dim, |first, run| {
-            let rows = x[first * dim..].chunks_exact(dim);
-            for (row, out) in rows.zip(run.chunks_exact_mut(dim)) {
-                let (mean, rstd) = moments(row, self.eps);
-                for i in 0..dim {
-                    out[i] = (row[i] - mean) * rstd * weight[i] + bias[i];
-                }
-            }
+            layer_norm_rows(&x[first * dim..][..run.len()], weight, bias, self.eps, run);
         });
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
@@ -190,6 +184,18 @@ impl CustomOp3 for LayerNormGrad {
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, dim))))
+    }
+}
+
+/// LayerNorm of the rows of `x` (each `weight.len()` values) into `out`,
+/// on this thread: each row's bits are the same however rows are shared out.
+pub(crate) fn layer_norm_rows(x: &[f32], weight: &[f32], bias: &[f32], eps: f32, out: &mut [f32]) {
+    let dim = weight.len();
+    for (row, out) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+        let (mean, rstd) = moments(row, eps);
+        for i in 0..dim {
+            out[i] = (row[i] - mean) * rstd * weight[i] + bias[i];
+        }
     }
 }
 
@@ -412,6 +418,11 @@ const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// `1 / sqrt(2 pi)`.
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
+/// Erf GELU of one value.
+pub(crate) fn gelu(v: f32) -> f32 {
+    0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2))
+}
+
 /// GELU with the exact (erf) form, as Hugging Face's DistilBERT uses.
 struct GeluOp {
     /// Whether to keep `1 + erf(x / sqrt 2)` for the backward pass, which
@@ -447,7 +458,7 @@ impl CustomOp1 for GeluOp {
         } else {
             parts::for_row_parts(&mut out, 1, |first, run| {
                 for (o, &v) in run.iter_mut().zip(&x[first..]) {
-                    *o = 0.5 * v * (1.0 + erf(v * FRAC_1_SQRT_2));
+                    *o = gelu(v);
                 }
             });
         }

@@ -107,6 +107,37 @@ pub struct Int8Matrix {
     scales: Vec<f32>,
 }
 
+/// Rows of activations quantized for the kernel (7 bits, one scale per
+/// row): the same for every matrix of their width, so rows that several
+/// matrices read are quantized once.
+pub struct Activations {
+    cols: usize,
+    /// Per row, [`STEP`] inputs per kernel step, as [`step_bits`] packs them.
+    steps: Vec<u32>,
+    /// Per row: activation = quantized * scale.
+    scales: Vec<f32>,
+}
+
+impl Activations {
+    /// Quantizes the rows of `x`, each `cols` values, on this thread.
+    pub fn quantize(x: &[f32], cols: usize) -> Self {
+        let steps_per_row = cols.div_ceil(STEP);
+        let rows = x.len().checked_div(cols).unwrap_or(0);
+        let mut row_q = vec![0i16; steps_per_row * STEP];
+        let mut steps = Vec::with_capacity(rows * steps_per_row);
+        let mut scales = Vec::with_capacity(rows);
+        for values in x.chunks_exact(cols.max(1)).take(rows) {
+            scales.push(quantize_row(values, ACTIVATION_MAX, &mut row_q));
+            steps.extend(row_q.chunks_exact(STEP).map(step_bits));
+        }
+        Self {
+            cols,
+            steps,
+            scales,
+        }
+    }
+}
+
 impl std::fmt::Debug for Int8Matrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Int8Matrix({}, {})", self.rows, self.cols)
@@ -214,40 +245,75 @@ impl Int8Matrix {
     fn quantize_rows(&self, x: &[f32], m: usize) -> (Vec<u32>, Vec<f32>) {
         let rows_per_part = m.div_ceil(rayon::current_num_threads()).max(1);
         let parts = parts::map_parts(m.div_ceil(rows_per_part), |part| {
-            let rows = x.chunks_exact(self.cols).skip(part * rows_per_part);
-            let mut row_q = vec![0i16; self.steps * STEP];
-            let mut xq = Vec::with_capacity(rows_per_part * self.steps);
-            let mut scales = Vec::with_capacity(rows_per_part);
-            for values in rows.take(rows_per_part) {
-                scales.push(quantize_row(values, ACTIVATION_MAX, &mut row_q));
-                xq.extend(row_q.chunks_exact(STEP).map(step_bits));
-            }
-            (xq, scales)
+            let first = part * rows_per_part * self.cols;
+            let last = (first + rows_per_part * self.cols).min(x.len());
+            Activations::quantize(&x[first..last], self.cols)
         });
         let mut xq = Vec::with_capacity(m * self.steps);
         let mut x_scales = Vec::with_capacity(m);
-        for (part_q, part_scales) in parts {
-            xq.extend(part_q);
-            x_scales.extend(part_scales);
+        for part in parts {
+            xq.extend(part.steps);
+            x_scales.extend(part.scales);
         }
         (xq, x_scales)
     }
 
-    /// The product with each thread taking a run of input rows, in blocks
-    /// of [`ROW_BLOCK`], each output row written in place.
+    /// The product with each thread taking a run of input rows, each output
+    /// row written in place.
     fn multiply_by_rows(&self, xq: &[u32], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
         let mut out = vec![0f32; x_scales.len() * self.rows];
         parts::for_row_parts(&mut out, self.rows, |first_row, run| {
-            for (block, block_out) in run.chunks_mut(ROW_BLOCK * self.rows).enumerate() {
-                let start = first_row + block * ROW_BLOCK;
-                let tile = Tile {
-                    rows: start..start + block_out.len() / self.rows,
-                    panels: 0..self.panels(),
-                };
-                self.multiply_tile(xq, x_scales, bias, &tile, block_out);
-            }
+            self.multiply_run(xq, x_scales, bias, first_row, run);
         });
         out
+    }
+
+    /// The output rows from `first_row` on that fill `out`, in blocks of
+    /// [`ROW_BLOCK`] input rows, on this thread.
+    fn multiply_run(
+        &self,
+        xq: &[u32],
+        x_scales: &[f32],
+        bias: &[f32],
+        first_row: usize,
+        out: &mut [f32],
+    ) {
+        for (block, block_out) in out.chunks_mut(ROW_BLOCK * self.rows).enumerate() {
+            let start = first_row + block * ROW_BLOCK;
+            let tile = Tile {
+                rows: start..start + block_out.len() / self.rows,
+                panels: 0..self.panels(),
+            };
+            self.multiply_tile(xq, x_scales, bias, &tile, block_out);
+        }
+    }
+
+    /// `x @ weight^T + bias` for activations quantized once for several
+    /// matrices of their width, on this thread: `(rows, self.rows)`. `x`
+    /// must be [`Int8Matrix::cols`] wide and `bias` hold
+    /// [`Int8Matrix::rows`] values.
+    pub fn product(&self, x: &Activations, bias: &[f32]) -> Vec<f32> {
+        assert!(
+            x.cols == self.cols && bias.len() == self.rows,
+            "int8 product: a ({}, {}) matrix with {} biases given rows of {}",
+            self.rows,
+            self.cols,
+            bias.len(),
+            x.cols
+        );
+        let mut out = vec![0f32; x.scales.len() * self.rows];
+        self.multiply_run(&x.steps, &x.scales, bias, 0, &mut out);
+        out
+    }
+
+    /// Output rows: the width of a product.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input columns: the width of the activations it takes.
+    pub fn cols(&self) -> usize {
+        self.cols
     }
 
     /// The product with rayon's tasks taking runs of weight panels: a few rows

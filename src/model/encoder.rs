@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::config::{Activation, Config, LAYER_NORM_EPS};
 use super::layers::{Dropout, Embedding, LayerNorm, Linear, Mode};
+use super::quantized_block;
 use super::weights::Source;
 use crate::kernels::{attention, fused};
 use crate::{Error, Result};
@@ -88,10 +89,15 @@ impl SelfAttention {
         })
     }
 
+    /// The queries' scale, `1 / sqrt(head_dim)`.
+    fn scale(&self) -> f32 {
+        (1.0 / (self.head_dim as f64).sqrt()) as f32
+    }
+
     /// `mask_bias` is `(batch, 1, 1, seq)`: 0 for real tokens, a huge negative for padding.
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let heads = self.n_heads;
-        let scale = (1.0 / (self.head_dim as f64).sqrt()) as f32;
+        let scale = self.scale();
         let context = match mode {
             // One pass per head, the same bits in wasm and natively.
             Mode::Infer => {
@@ -170,11 +176,65 @@ impl Block {
         })
     }
 
+    /// A bundle's block at inference runs as [`quantized_block`]; anything
+    /// else op by op.
     fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        if let Mode::Infer = mode {
+            if let Some(weights) = self.quantized()? {
+                return quantized_block::forward(&weights, x, mask_bias);
+            }
+        }
+        self.forward_ops(x, mask_bias, mode)
+    }
+
+    /// The block op by op: training, f32 weights, and the reference the
+    /// quantized pass must match bit for bit.
+    fn forward_ops(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let attended = self.attention.forward(x, mask_bias, mode)?;
         let attended = self.sa_layer_norm.forward(&(attended + x)?)?;
         let transformed = self.ffn.forward(&attended, mode)?;
         self.output_layer_norm.forward(&(transformed + attended)?)
+    }
+}
+
+impl Block {
+    /// What [`quantized_block::forward`] reads, where every linear layer is
+    /// integer (a bundle's) and the activation is GELU.
+    fn quantized(&self) -> Result<Option<quantized_block::Weights<'_>>> {
+        let (attention, ffn) = (&self.attention, &self.ffn);
+        if ffn.activation != Activation::Gelu {
+            return Ok(None);
+        }
+        let layers = [
+            &attention.q_lin,
+            &attention.k_lin,
+            &attention.v_lin,
+            &attention.out_lin,
+            &ffn.lin1,
+            &ffn.lin2,
+        ];
+        let mut projections = Vec::with_capacity(layers.len());
+        for layer in layers {
+            match layer.projection()? {
+                Some(projection) => projections.push(projection),
+                None => return Ok(None),
+            }
+        }
+        let Ok([q, k, v, out, lin1, lin2]) = <[_; 6]>::try_from(projections) else {
+            return Ok(None);
+        };
+        Ok(Some(quantized_block::Weights {
+            q,
+            k,
+            v,
+            out,
+            sa_norm: self.sa_layer_norm.values()?,
+            lin1,
+            lin2,
+            output_norm: self.output_layer_norm.values()?,
+            heads: attention.n_heads,
+            scale: attention.scale(),
+        }))
     }
 }
 
@@ -249,4 +309,81 @@ fn padding_bias(attention_mask: &Tensor) -> Result<Tensor> {
     let (batch, seq) = attention_mask.dims2()?;
     let padding = (1.0 - attention_mask.to_dtype(DType::F32)?)?;
     Ok((padding * f64::from(f32::MIN))?.reshape((batch, 1, 1, seq))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::Device;
+
+    use super::*;
+    use crate::model::weights;
+
+    /// The tiny fixture model's encoder with its matrices quantized to q8_0,
+    /// as a bundle holds them.
+    fn quantized_tiny_encoder() -> (Config, Encoder) {
+        let config = Config::from_json(include_bytes!("../../tests/fixtures/tiny/config.json"))
+            .expect("tiny config");
+        let tensors = weights::from_safetensors(include_bytes!(
+            "../../tests/fixtures/tiny/model.safetensors"
+        ))
+        .expect("tiny weights");
+        let quantized: HashMap<_, _> = tensors
+            .into_iter()
+            .map(|(name, tensor)| {
+                let dtype = if tensor.rank() == 2 {
+                    GgmlDType::Q8_0
+                } else {
+                    GgmlDType::F32
+                };
+                let tensor = QTensor::quantize(&tensor, dtype).expect("quantize");
+                (name, Arc::new(tensor))
+            })
+            .collect();
+        let source = Source::quantized(quantized).pp(weights::ENCODER_PREFIX);
+        let encoder = Encoder::load(&source, &config).expect("tiny encoder");
+        (config, encoder)
+    }
+
+    /// Two texts, the second padded after 5 of its 9 tokens.
+    #[test]
+    fn the_quantized_block_pass_gives_the_op_by_op_bits() {
+        let (config, encoder) = quantized_tiny_encoder();
+        let (batch, seq) = (2, 9);
+        let values: Vec<f32> = (0..batch * seq * config.dim)
+            .map(|i| ((i * 7919 % 1000) as f32 / 250.0 - 2.0) * if i % 29 == 0 { 8.0 } else { 1.0 })
+            .collect();
+        let x = Tensor::from_vec(values, (batch, seq, config.dim), &Device::Cpu).unwrap();
+        let mut mask = vec![1u32; batch * seq];
+        mask[seq + 5..].fill(0);
+        let mask = Tensor::from_vec(mask, (batch, seq), &Device::Cpu).unwrap();
+        let bias = padding_bias(&mask).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for block in &encoder.layers {
+            assert!(
+                block.quantized().unwrap().is_some(),
+                "a q8_0 block runs quantized"
+            );
+            let bits = |t: Tensor| -> Vec<u32> {
+                t.flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
+            };
+            let fast = pool
+                .install(|| block.forward(&x, &bias, &mut Mode::Infer))
+                .unwrap();
+            let ops = block.forward_ops(&x, &bias, &mut Mode::Infer).unwrap();
+            assert_eq!(bits(fast), bits(ops));
+        }
+    }
 }

@@ -9,6 +9,7 @@ use candle_core::Tensor;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::quantized_block::{Norm, Projection};
 use super::weights::{Matrix, Source, Table};
 use crate::kernels::fused;
 use crate::Result;
@@ -64,6 +65,15 @@ impl LayerNorm {
         })
     }
 
+    /// Weight, bias and epsilon as values, for a pass that runs on slices.
+    pub(super) fn values(&self) -> Result<Norm> {
+        Ok(Norm {
+            weight: self.weight.to_vec1()?,
+            bias: self.bias.to_vec1()?,
+            eps: self.eps as f32,
+        })
+    }
+
     /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(fused::layer_norm(
@@ -95,6 +105,18 @@ impl Linear {
         Ok(Self {
             weight: source.matrix(out_dim, in_dim, "weight")?,
             bias: source.get(out_dim, "bias")?,
+        })
+    }
+
+    /// The integer weights and the bias, where a bundle's weights are
+    /// integer: for a pass that runs on slices.
+    pub(super) fn projection(&self) -> Result<Option<Projection<'_>>> {
+        Ok(match &self.weight {
+            Matrix::Dense(_) => None,
+            Matrix::Int8(matrix) => Some(Projection {
+                matrix,
+                bias: self.bias.to_vec1()?,
+            }),
         })
     }
 

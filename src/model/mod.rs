@@ -7,6 +7,7 @@ pub mod encoder;
 pub mod head;
 pub mod layers;
 pub mod lexical;
+mod quantized_block;
 pub mod weights;
 
 use candle_core::{Tensor, Var};
