@@ -223,12 +223,11 @@ impl Text {
         }
         let mut mixed = vec![0f32; rows * dims];
         ordered_product(&weights, &values, seq, dims, &mut mixed);
-        mixed
-            .chunks_exact(dims)
-            .take(seq)
-            .flat_map(|row| &row[..head_dim])
-            .copied()
-            .collect()
+        let mut context = Vec::with_capacity(seq * head_dim);
+        for row in mixed.chunks_exact(dims).take(seq) {
+            context.extend_from_slice(&row[..head_dim]);
+        }
+        context
     }
 }
 
