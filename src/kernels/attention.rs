@@ -12,8 +12,9 @@
 //! parallel tasks; every sum runs in one fixed order without fused
 //! multiply-add, so wasm, native and any thread count give the same bits.
 
+use rayon::prelude::*;
+
 use super::fused::{softmax_row, values};
-use super::parts;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 
 /// `softmax(q · kᵀ · scale + bias) · v` per head, for projections `q`, `k`,
@@ -95,7 +96,7 @@ pub struct Shape3 {
     pub stride: usize,
 }
 
-/// `softmax(q · kᵀ · scale + bias) · v` per head, one part per (text, head),
+/// `softmax(q · kᵀ · scale + bias) · v` per head, a rayon task per (text, head),
 /// for projections laid out as `shape` says (they may share rows: `q`, `k`
 /// and `v` then start at different offsets of one buffer) and a padding
 /// `bias` of `seq` values per text; the heads' results side by side,
@@ -119,12 +120,15 @@ pub fn attend(
         head_dim: dim / heads,
         scale,
     };
-    let contexts = parts::map_parts(batch * heads, |task| {
-        let (item, head) = (task / heads, task % heads);
-        let first = item * seq * stride;
-        let projections = [&q[first..], &k[first..], &v[first..]];
-        text.context(projections, &bias[item * seq..][..seq], head)
-    });
+    let contexts: Vec<Vec<f32>> = (0..batch * heads)
+        .into_par_iter()
+        .map(|task| {
+            let (item, head) = (task / heads, task % heads);
+            let first = item * seq * stride;
+            let projections = [&q[first..], &k[first..], &v[first..]];
+            text.context(projections, &bias[item * seq..][..seq], head)
+        })
+        .collect();
     heads_side_by_side(&contexts, &text, batch, dim)
 }
 

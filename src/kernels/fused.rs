@@ -16,8 +16,6 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::parts;
-
 /// Values a rayon task takes at least: fewer cost more to hand out than they save.
 const TASK_VALUES: usize = 1 << 14;
 
@@ -36,6 +34,22 @@ pub(crate) fn for_row_runs<T: Send>(
     out.par_chunks_mut(rows_per_task * width)
         .enumerate()
         .for_each(|(task, run)| f(task * rows_per_task, run));
+}
+
+/// Calls `f(first_row, run)` on one run of whole rows of `out` (rows of
+/// `width` values) per thread of rayon's pool: for rows that each take long
+/// (a product's or a whole block's), where finer tasks would cost more in
+/// hand-overs, or in weights read again, than they balance.
+pub(crate) fn for_thread_runs<T: Send>(
+    out: &mut [T],
+    width: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let rows = out.len().div_ceil(width.max(1));
+    let rows_per_run = rows.div_ceil(rayon::current_num_threads()).max(1);
+    out.par_chunks_mut(rows_per_run * width.max(1))
+        .enumerate()
+        .for_each(|(run, values)| f(run * rows_per_run, values));
 }
 
 /// The contiguous f32 values of a storage, or an error naming the op.
@@ -444,10 +458,10 @@ impl CustomOp1 for GeluOp {
         let x = values(self.name(), storage, layout)?;
         let mut out = vec![0f32; x.len()];
         let mut ones_plus_erf = vec![0f32; if self.keep { x.len() } else { 0 }];
+        let inputs = x
+            .par_chunks(TASK_VALUES)
+            .zip(out.par_chunks_mut(TASK_VALUES));
         if self.keep {
-            let inputs = x
-                .par_chunks(TASK_VALUES)
-                .zip(out.par_chunks_mut(TASK_VALUES));
             let kept = ones_plus_erf.par_chunks_mut(TASK_VALUES);
             inputs.zip(kept).for_each(|((x, out), kept)| {
                 for ((o, k), &v) in out.iter_mut().zip(kept).zip(x) {
@@ -456,8 +470,8 @@ impl CustomOp1 for GeluOp {
                 }
             });
         } else {
-            parts::for_row_parts(&mut out, 1, |first, run| {
-                for (o, &v) in run.iter_mut().zip(&x[first..]) {
+            inputs.for_each(|(x, out)| {
+                for (o, &v) in out.iter_mut().zip(x) {
                     *o = gelu(v);
                 }
             });

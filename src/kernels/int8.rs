@@ -35,7 +35,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::parts;
+use super::fused::for_thread_runs;
+use rayon::prelude::*;
 
 /// Whether this build multiplies with relaxed SIMD's byte product (the
 /// browser's relaxed-SIMD twins; `info().relaxedSimd` reports it).
@@ -244,11 +245,10 @@ impl Int8Matrix {
     /// split quantizes it, so the split never changes a bit.
     fn quantize_rows(&self, x: &[f32], m: usize) -> (Vec<u32>, Vec<f32>) {
         let rows_per_part = m.div_ceil(rayon::current_num_threads()).max(1);
-        let parts = parts::map_parts(m.div_ceil(rows_per_part), |part| {
-            let first = part * rows_per_part * self.cols;
-            let last = (first + rows_per_part * self.cols).min(x.len());
-            Activations::quantize(&x[first..last], self.cols)
-        });
+        let parts: Vec<Activations> = x
+            .par_chunks(rows_per_part * self.cols)
+            .map(|rows| Activations::quantize(rows, self.cols))
+            .collect();
         let mut xq = Vec::with_capacity(m * self.steps);
         let mut x_scales = Vec::with_capacity(m);
         for part in parts {
@@ -262,7 +262,7 @@ impl Int8Matrix {
     /// row written in place.
     fn multiply_by_rows(&self, xq: &[u32], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
         let mut out = vec![0f32; x_scales.len() * self.rows];
-        parts::for_row_parts(&mut out, self.rows, |first_row, run| {
+        for_thread_runs(&mut out, self.rows, |first_row, run| {
             self.multiply_run(xq, x_scales, bias, first_row, run);
         });
         out
@@ -323,16 +323,19 @@ impl Int8Matrix {
         let m = x_scales.len();
         let panels = self.panels();
         let per_task = panels.div_ceil(COLUMN_TASKS_PER_THREAD * rayon::current_num_threads());
-        let parts = parts::map_parts(panels.div_ceil(per_task.max(1)), |task| {
-            let first = task * per_task;
-            let tile = Tile {
-                rows: 0..m,
-                panels: first..panels.min(first + per_task),
-            };
-            let mut part = vec![0f32; m * tile.width(self.rows)];
-            self.multiply_tile(xq, x_scales, bias, &tile, &mut part);
-            (tile, part)
-        });
+        let parts: Vec<(Tile, Vec<f32>)> = (0..panels.div_ceil(per_task.max(1)))
+            .into_par_iter()
+            .map(|task| {
+                let first = task * per_task;
+                let tile = Tile {
+                    rows: 0..m,
+                    panels: first..panels.min(first + per_task),
+                };
+                let mut part = vec![0f32; m * tile.width(self.rows)];
+                self.multiply_tile(xq, x_scales, bias, &tile, &mut part);
+                (tile, part)
+            })
+            .collect();
         let mut out = vec![0f32; m * self.rows];
         for (tile, part) in parts {
             let (first_col, width) = (tile.panels.start * NR, tile.width(self.rows));

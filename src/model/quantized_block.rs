@@ -1,11 +1,12 @@
 //! One transformer block of a quantized bundle at inference, in three
 //! parallel steps instead of about fifteen loops: each row's query, key and
 //! value projections (its activations quantized once for all three);
-//! attention, one part per (text, head); then each row's output projection,
+//! attention, a task per (text, head); then each row's output projection,
 //! residual LayerNorm, feed-forward network and second residual LayerNorm
-//! in one go. Every step is one part per thread ([`parts`]), so a plot's
-//! forward pass waits at 18 joins, not about a hundred, and its LayerNorms
-//! and residual sums no longer run on one thread.
+//! in one go. The row steps take one run of rows per thread, so a plot's
+//! forward pass waits at 18 joins, not about a hundred (in the browser a
+//! pool thread that sleeps between loops wakes about a loop's time late),
+//! and its LayerNorms and residual sums no longer run on one thread.
 //!
 //! The values come from the functions the op-by-op path calls, in the same
 //! order, so the bits are the op-by-op path's.
@@ -13,9 +14,8 @@
 use candle_core::Tensor;
 
 use crate::kernels::attention::{self, Shape3};
-use crate::kernels::fused::{gelu, layer_norm_rows};
+use crate::kernels::fused::{for_thread_runs, gelu, layer_norm_rows};
 use crate::kernels::int8::{Activations, Int8Matrix};
-use crate::kernels::parts;
 use crate::Result;
 
 /// A linear layer's integer weights and its bias.
@@ -83,7 +83,7 @@ pub(super) fn forward(w: &Weights, hidden: &Tensor, mask_bias: &Tensor) -> Resul
         w.scale,
     );
     let mut out = vec![0f32; x.len()];
-    parts::for_row_parts(&mut out, dim, |first, run| {
+    for_thread_runs(&mut out, dim, |first, run| {
         let rows = first * dim..first * dim + run.len();
         rows_after_attention(w, &x[rows.clone()], &context[rows], run);
     });
@@ -93,7 +93,7 @@ pub(super) fn forward(w: &Weights, hidden: &Tensor, mask_bias: &Tensor) -> Resul
 /// Each row's query, key and value side by side, `(rows, 3 * dim)`.
 fn projections(w: &Weights, x: &[f32], dim: usize) -> Vec<f32> {
     let mut qkv = vec![0f32; 3 * x.len()];
-    parts::for_row_parts(&mut qkv, 3 * dim, |first, run| {
+    for_thread_runs(&mut qkv, 3 * dim, |first, run| {
         let rows = Activations::quantize(&x[first * dim..][..run.len() / 3], dim);
         let [q, k, v] = [&w.q, &w.k, &w.v].map(|projection| projection.apply(&rows));
         let side_by_side = run.chunks_exact_mut(3 * dim);

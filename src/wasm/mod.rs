@@ -53,10 +53,12 @@ fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
     Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
 }
 
-/// Runs `work` on the first thread of rayon's pool while the others spin
-/// (in the threaded build; in the single-thread one it runs here).
+/// Runs `work` on a thread of rayon's pool, so that the kernels' many
+/// parallel loops in it share work among the pool's threads directly
+/// rather than each waking the pool from outside (in the threaded build;
+/// in the single-thread one it runs here).
 fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    crate::kernels::parts::with_pool_spinning(work)
+    rayon::scope(|_| work())
 }
 
 /// The bundle in `bytes` and its classifier. A payload the caller has

@@ -10,7 +10,6 @@ mod batching;
 mod fused;
 mod language;
 mod minilm_parity;
-mod parts;
 mod table;
 mod text_limits;
 mod tiny_model;
