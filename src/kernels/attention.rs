@@ -12,10 +12,10 @@
 //! parallel tasks; every sum runs in one fixed order without fused
 //! multiply-add, so wasm, native and any thread count give the same bits.
 
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::fused::{softmax_row, values};
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 
 /// `softmax(q · kᵀ · scale + bias) · v` per head, for projections `q`, `k`,
 /// `v` of shape `(batch, seq, heads * head_dim)` and a padding `bias` of

@@ -34,9 +34,9 @@
 //! (docs/BENCHMARKS.md).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 use super::fused::for_thread_runs;
-use rayon::prelude::*;
 
 /// Whether this build multiplies with relaxed SIMD's byte product (the
 /// browser's relaxed-SIMD twins; `info().relaxedSimd` reports it).

@@ -195,9 +195,7 @@ impl Block {
         let transformed = self.ffn.forward(&attended, mode)?;
         self.output_layer_norm.forward(&(transformed + attended)?)
     }
-}
 
-impl Block {
     /// What [`quantized_block::forward`] reads, where every linear layer is
     /// integer (a bundle's) and the activation is GELU.
     fn quantized(&self) -> Result<Option<quantized_block::Weights<'_>>> {
