@@ -30,10 +30,7 @@ pub(crate) fn for_row_runs<T: Send>(
     if width == 0 {
         return;
     }
-    let rows_per_task = (TASK_VALUES / width).max(1);
-    out.par_chunks_mut(rows_per_task * width)
-        .enumerate()
-        .for_each(|(task, run)| f(task * rows_per_task, run));
+    runs_of(out, width, (TASK_VALUES / width).max(1), f);
 }
 
 /// Calls `f(first_row, run)` on one run of whole rows of `out` (rows of
@@ -45,9 +42,26 @@ pub(crate) fn for_thread_runs<T: Send>(
     width: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    let rows = out.len().div_ceil(width.max(1));
-    let rows_per_run = rows.div_ceil(rayon::current_num_threads()).max(1);
-    out.par_chunks_mut(rows_per_run * width.max(1))
+    if width == 0 {
+        return;
+    }
+    let rows = out.len().div_ceil(width);
+    runs_of(
+        out,
+        width,
+        rows.div_ceil(rayon::current_num_threads()).max(1),
+        f,
+    );
+}
+
+/// `f(first_row, run)` on runs of `rows_per_run` rows of `width` values, as rayon's tasks.
+fn runs_of<T: Send>(
+    out: &mut [T],
+    width: usize,
+    rows_per_run: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    out.par_chunks_mut(rows_per_run * width)
         .enumerate()
         .for_each(|(run, values)| f(run * rows_per_run, values));
 }

@@ -122,19 +122,32 @@ pub struct Activations {
 impl Activations {
     /// Quantizes the rows of `x`, each `cols` values, on this thread.
     pub fn quantize(x: &[f32], cols: usize) -> Self {
-        let steps_per_row = cols.div_ceil(STEP);
+        let mut rows = Self::zeroed(x, cols);
+        Self::fill(x, cols, &mut rows.steps, &mut rows.scales);
+        rows
+    }
+
+    /// Room for the rows of `x`, each `cols` values.
+    fn zeroed(x: &[f32], cols: usize) -> Self {
         let rows = x.len().checked_div(cols).unwrap_or(0);
-        let mut row_q = vec![0i16; steps_per_row * STEP];
-        let mut steps = Vec::with_capacity(rows * steps_per_row);
-        let mut scales = Vec::with_capacity(rows);
-        for values in x.chunks_exact(cols.max(1)).take(rows) {
-            scales.push(quantize_row(values, ACTIVATION_MAX, &mut row_q));
-            steps.extend(row_q.chunks_exact(STEP).map(step_bits));
-        }
         Self {
             cols,
-            steps,
-            scales,
+            steps: vec![0; rows * cols.div_ceil(STEP)],
+            scales: vec![0.0; rows],
+        }
+    }
+
+    /// Quantizes the rows of `x` into their `steps` and `scales`. Each row
+    /// on its own, so however rows are shared out the integers are the same.
+    fn fill(x: &[f32], cols: usize, steps: &mut [u32], scales: &mut [f32]) {
+        let steps_per_row = cols.div_ceil(STEP);
+        let mut row_q = vec![0i16; steps_per_row * STEP];
+        let rows = x.chunks_exact(cols.max(1)).zip(scales);
+        for ((values, scale), row_steps) in rows.zip(steps.chunks_exact_mut(steps_per_row)) {
+            *scale = quantize_row(values, ACTIVATION_MAX, &mut row_q);
+            for (bits, q) in row_steps.iter_mut().zip(row_q.chunks_exact(STEP)) {
+                *bits = step_bits(q);
+            }
         }
     }
 }
@@ -232,59 +245,45 @@ impl Int8Matrix {
     /// `bias` of `rows` values: `(m, rows)`.
     pub fn linear_slice(&self, x: &[f32], bias: &[f32]) -> Vec<f32> {
         let m = x.len() / self.cols;
-        let (xq, x_scales) = self.quantize_rows(x, m);
+        let x = self.quantize_rows(x, m);
         if m >= MR * rayon::current_num_threads() {
-            self.multiply_by_rows(&xq, &x_scales, bias)
+            self.multiply_by_rows(&x, bias)
         } else {
-            self.multiply_by_columns(&xq, &x_scales, bias)
+            self.multiply_by_columns(&x, bias)
         }
     }
 
-    /// The `m` rows of `x` quantized on their own, in kernel steps, and
-    /// their scales. Each row's integers are the same whichever part of the
-    /// split quantizes it, so the split never changes a bit.
-    fn quantize_rows(&self, x: &[f32], m: usize) -> (Vec<u32>, Vec<f32>) {
-        let rows_per_part = m.div_ceil(rayon::current_num_threads()).max(1);
-        let parts: Vec<Activations> = x
-            .par_chunks(rows_per_part * self.cols)
-            .map(|rows| Activations::quantize(rows, self.cols))
-            .collect();
-        let mut xq = Vec::with_capacity(m * self.steps);
-        let mut x_scales = Vec::with_capacity(m);
-        for part in parts {
-            xq.extend(part.steps);
-            x_scales.extend(part.scales);
-        }
-        (xq, x_scales)
+    /// The `m` rows of `x` quantized, one run of rows per thread.
+    fn quantize_rows(&self, x: &[f32], m: usize) -> Activations {
+        let rows_per_run = m.div_ceil(rayon::current_num_threads()).max(1);
+        let mut rows = Activations::zeroed(x, self.cols);
+        x.par_chunks(rows_per_run * self.cols)
+            .zip(rows.steps.par_chunks_mut(rows_per_run * self.steps))
+            .zip(rows.scales.par_chunks_mut(rows_per_run))
+            .for_each(|((x, steps), scales)| Activations::fill(x, self.cols, steps, scales));
+        rows
     }
 
     /// The product with each thread taking a run of input rows, each output
     /// row written in place.
-    fn multiply_by_rows(&self, xq: &[u32], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
-        let mut out = vec![0f32; x_scales.len() * self.rows];
+    fn multiply_by_rows(&self, x: &Activations, bias: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; x.scales.len() * self.rows];
         for_thread_runs(&mut out, self.rows, |first_row, run| {
-            self.multiply_run(xq, x_scales, bias, first_row, run);
+            self.multiply_run(x, bias, first_row, run);
         });
         out
     }
 
     /// The output rows from `first_row` on that fill `out`, in blocks of
     /// [`ROW_BLOCK`] input rows, on this thread.
-    fn multiply_run(
-        &self,
-        xq: &[u32],
-        x_scales: &[f32],
-        bias: &[f32],
-        first_row: usize,
-        out: &mut [f32],
-    ) {
+    fn multiply_run(&self, x: &Activations, bias: &[f32], first_row: usize, out: &mut [f32]) {
         for (block, block_out) in out.chunks_mut(ROW_BLOCK * self.rows).enumerate() {
             let start = first_row + block * ROW_BLOCK;
             let tile = Tile {
                 rows: start..start + block_out.len() / self.rows,
                 panels: 0..self.panels(),
             };
-            self.multiply_tile(xq, x_scales, bias, &tile, block_out);
+            self.multiply_tile(x, bias, &tile, block_out);
         }
     }
 
@@ -302,7 +301,7 @@ impl Int8Matrix {
             x.cols
         );
         let mut out = vec![0f32; x.scales.len() * self.rows];
-        self.multiply_run(&x.steps, &x.scales, bias, 0, &mut out);
+        self.multiply_run(x, bias, 0, &mut out);
         out
     }
 
@@ -319,8 +318,8 @@ impl Int8Matrix {
     /// The product with rayon's tasks taking runs of weight panels: a few rows
     /// (one plot's tokens) then still reach every thread. Each task fills its
     /// own columns, copied into place after.
-    fn multiply_by_columns(&self, xq: &[u32], x_scales: &[f32], bias: &[f32]) -> Vec<f32> {
-        let m = x_scales.len();
+    fn multiply_by_columns(&self, x: &Activations, bias: &[f32]) -> Vec<f32> {
+        let m = x.scales.len();
         let panels = self.panels();
         let per_task = panels.div_ceil(COLUMN_TASKS_PER_THREAD * rayon::current_num_threads());
         let parts: Vec<(Tile, Vec<f32>)> = (0..panels.div_ceil(per_task.max(1)))
@@ -332,7 +331,7 @@ impl Int8Matrix {
                     panels: first..panels.min(first + per_task),
                 };
                 let mut part = vec![0f32; m * tile.width(self.rows)];
-                self.multiply_tile(xq, x_scales, bias, &tile, &mut part);
+                self.multiply_tile(x, bias, &tile, &mut part);
                 (tile, part)
             })
             .collect();
@@ -364,16 +363,9 @@ impl Int8Matrix {
     }
 
     /// `tile` of `x @ weight^T + bias` into `out` (its rows, each the tile's
-    /// width), from the quantized rows `xq` and their scales. Every value is
+    /// width), from the quantized rows `x`. Every value is
     /// the same whichever tile computes it.
-    fn multiply_tile(
-        &self,
-        xq: &[u32],
-        x_scales: &[f32],
-        bias: &[f32],
-        tile: &Tile,
-        out: &mut [f32],
-    ) {
+    fn multiply_tile(&self, x: &Activations, bias: &[f32], tile: &Tile, out: &mut [f32]) {
         let out_width = tile.width(self.rows);
         let first_col = tile.panels.start * NR;
         for panel_index in tile.panels.clone() {
@@ -383,10 +375,10 @@ impl Int8Matrix {
             let mut row = tile.rows.start;
             while row < tile.rows.end {
                 let tile_rows = MR.min(tile.rows.end - row);
-                let x_rows = &xq[row * self.steps..(row + tile_rows) * self.steps];
+                let x_rows = &x.steps[row * self.steps..(row + tile_rows) * self.steps];
                 let sums = best_tile(x_rows, tile_rows, &panel);
                 for (r, sums) in sums.iter().take(tile_rows).enumerate() {
-                    let x_scale = x_scales[row + r];
+                    let x_scale = x.scales[row + r];
                     let out_row = (row - tile.rows.start + r) * out_width + col - first_col;
                     let out_row = &mut out[out_row..][..width];
                     for (((o, &sum), &w_scale), &b) in out_row

@@ -203,22 +203,18 @@ impl Block {
         if ffn.activation != Activation::Gelu {
             return Ok(None);
         }
-        let layers = [
+        let [q, k, v, out, lin1, lin2] = [
             &attention.q_lin,
             &attention.k_lin,
             &attention.v_lin,
             &attention.out_lin,
             &ffn.lin1,
             &ffn.lin2,
-        ];
-        let mut projections = Vec::with_capacity(layers.len());
-        for layer in layers {
-            match layer.projection()? {
-                Some(projection) => projections.push(projection),
-                None => return Ok(None),
-            }
-        }
-        let Ok([q, k, v, out, lin1, lin2]) = <[_; 6]>::try_from(projections) else {
+        ]
+        .map(Linear::projection);
+        let (Some(q), Some(k), Some(v), Some(out), Some(lin1), Some(lin2)) =
+            (q?, k?, v?, out?, lin1?, lin2?)
+        else {
             return Ok(None);
         };
         Ok(Some(quantized_block::Weights {
